@@ -1,0 +1,23 @@
+"""The channel registry: one adapter per channel; nothing else knows channel specifics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ticketing.channels.base import ChannelAdapter
+from ticketing.channels.line import LineAdapter
+from ticketing.channels.messenger import MessengerAdapter
+from ticketing.errors import UnsupportedChannelError
+
+ADAPTERS: dict[str, ChannelAdapter[Any]] = {
+    adapter.channel.value: adapter for adapter in (MessengerAdapter(), LineAdapter())
+}
+
+
+def get_adapter(channel: str) -> ChannelAdapter[Any]:
+    try:
+        return ADAPTERS[channel]
+    except KeyError:
+        raise UnsupportedChannelError(
+            "unsupported channel", details={"channel": channel, "supported": sorted(ADAPTERS)}
+        ) from None

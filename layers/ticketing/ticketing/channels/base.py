@@ -1,0 +1,64 @@
+"""What every channel adapter provides. Channel-specific code lives only in its own module."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ticketing.clock import from_ms
+from ticketing.errors import MalformedPayloadError
+from ticketing.models.commands import ChannelCommand
+from ticketing.models.records import Channel
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def hmac_sha256(secret: str, raw: bytes) -> bytes:
+    return hmac.new(secret.encode(), raw, hashlib.sha256).digest()
+
+
+def ms_to_datetime(value: int) -> datetime:
+    return from_ms(value)
+
+
+class ChannelAdapter(ABC, Generic[P]):
+    """Parse → verify → translate. ``parse`` only validates shape and finds the receiving
+    accounts (needed to pick the signing secret); nothing acts on a payload before ``verify``."""
+
+    channel: Channel
+    payload_model: type[P]
+    handshake_supported = False
+
+    def parse(self, raw: bytes) -> P:
+        try:
+            return self.payload_model.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [
+                {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)[:10]
+            ]
+            raise MalformedPayloadError(
+                f"{self.channel.value} payload is not valid", details={"errors": errors}
+            ) from exc
+
+    @abstractmethod
+    def account_ids(self, payload: P) -> set[str]:
+        """The receiving accounts named by the payload (a Page id, a LINE bot id, …)."""
+
+    @abstractmethod
+    def verify(self, raw: bytes, headers: Mapping[str, str], secret: str) -> bool:
+        """Constant-time check of the signature over the exact raw bytes. Headers: lowercased."""
+
+    @abstractmethod
+    def commands(self, payload: P) -> list[ChannelCommand]:
+        """One channel-neutral command per event."""
+
+    def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
+        """GET verification: the challenge to echo, or None to refuse."""
+        return None

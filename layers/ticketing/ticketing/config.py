@@ -1,0 +1,27 @@
+"""Runtime settings, read from the environment once, on first use (never at import)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Environment of every Ticket Engine function; names match template.yaml's variables."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    meta_app_id: str = Field(default="0", alias="META_APP_ID")
+    meta_verify_token_ref: str | None = Field(default=None, alias="META_VERIFY_TOKEN_REF")
+    local_secrets_file: str | None = Field(default=None, alias="LOCAL_SECRETS_FILE")
+    secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
+    connection_cache_seconds: int = Field(default=60, alias="CONNECTION_CACHE_SECONDS", ge=0)
+    max_webhook_body_bytes: int = Field(default=1_048_576, alias="MAX_WEBHOOK_BODY_BYTES", gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.model_validate(dict(os.environ))

@@ -1,0 +1,43 @@
+from ticketing.models.commands import (
+    ChannelCommand,
+    CustomerMessageReceived,
+    IgnoredEvent,
+    OutboundMessageSeen,
+)
+from ticketing.models.records import (
+    Assignee,
+    Attachment,
+    AttachmentType,
+    Channel,
+    ChannelConnection,
+    ConnectionStatus,
+    Contact,
+    Conversation,
+    Direction,
+    HistoryEvent,
+    Message,
+    Ticket,
+    TicketStatus,
+    WorkspaceSettings,
+)
+
+__all__ = [
+    "Assignee",
+    "Attachment",
+    "AttachmentType",
+    "Channel",
+    "ChannelCommand",
+    "ChannelConnection",
+    "ConnectionStatus",
+    "Contact",
+    "Conversation",
+    "CustomerMessageReceived",
+    "Direction",
+    "HistoryEvent",
+    "IgnoredEvent",
+    "Message",
+    "OutboundMessageSeen",
+    "Ticket",
+    "TicketStatus",
+    "WorkspaceSettings",
+]

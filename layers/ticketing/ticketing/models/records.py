@@ -1,0 +1,172 @@
+"""The domain records. Stored items are these models plus keys (see repository/keys.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_REOPEN_WINDOW_SECONDS = 24 * 3600
+MIN_REOPEN_WINDOW_SECONDS = 60
+MAX_REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
+
+
+class Channel(StrEnum):
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    WHATSAPP = "whatsapp"
+    LINE = "line"
+    SHOPEE = "shopee"
+    LAZADA = "lazada"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    SPAM = "spam"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AttachmentType(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    FILE = "file"
+    STICKER = "sticker"
+    LOCATION = "location"
+    OTHER = "other"
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    DISCONNECTED = "disconnected"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+
+class Attachment(_Record):
+    type: AttachmentType
+    url: str | None = None
+    media_id: str | None = None
+    mime_type: str | None = None
+    title: str | None = None
+
+
+class Assignee(_Record):
+    """Agent and/or team; both None means unassigned."""
+
+    agent_id: str | None = None
+    team_id: str | None = None
+
+
+class WorkspaceSettings(_Record):
+    workspace_id: str
+    name: str = ""
+    reopen_window_seconds: int | None = Field(
+        default=DEFAULT_REOPEN_WINDOW_SECONDS,
+        description="Closed tickets reopen on a customer message within this window; null = off.",
+    )
+
+    @field_validator("reopen_window_seconds")
+    @classmethod
+    def _window_in_range(cls, value: int | None) -> int | None:
+        if value is not None and not (
+            MIN_REOPEN_WINDOW_SECONDS <= value <= MAX_REOPEN_WINDOW_SECONDS
+        ):
+            raise ValueError("reopen window must be between 1 minute and 7 days, or null (off)")
+        return value
+
+
+class ChannelConnection(_Record):
+    """A connected channel account: maps the id channels put in webhooks to a workspace."""
+
+    channel: Channel
+    account_id: str
+    workspace_id: str
+    display_name: str = ""
+    secret_ref: str = Field(
+        description="Where the signing secret lives: ssm:/…, secretsmanager:…, local:…"
+    )
+    status: ConnectionStatus = ConnectionStatus.ACTIVE
+
+
+class Contact(_Record):
+    workspace_id: str
+    contact_id: str
+    display_name: str | None = None
+    created_at: datetime
+
+
+class Conversation(_Record):
+    """One per contact per channel account. Its item is the per-conversation ticket guard."""
+
+    workspace_id: str
+    conversation_id: str
+    contact_id: str
+    channel: Channel
+    account_id: str
+    customer_id: str
+    created_at: datetime
+    open_ticket_id: str | None = None
+    latest_ticket_id: str | None = None
+    latest_ticket_status: TicketStatus | None = None
+    latest_closed_at: datetime | None = None
+
+
+class Ticket(_Record):
+    workspace_id: str
+    ticket_id: str
+    number: int
+    conversation_id: str
+    contact_id: str
+    channel: Channel
+    account_id: str
+    status: TicketStatus
+    assignee: Assignee = Field(default_factory=Assignee)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    labels: list[str] = Field(default_factory=list)
+    created_at: datetime
+    last_activity_at: datetime
+    first_agent_reply_at: datetime | None = None
+    closed_at: datetime | None = None
+    previous_ticket_id: str | None = None
+    reopen_count: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+    version: int = 1
+
+
+class Message(_Record):
+    workspace_id: str
+    message_id: str
+    ticket_id: str
+    conversation_id: str
+    channel: Channel
+    account_id: str
+    direction: Direction
+    channel_message_id: str
+    sender_id: str
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    sent_at: datetime = Field(description="The channel's own timestamp of the message.")
+    received_at: datetime = Field(description="When Ticket Engine stored it.")
+
+
+class HistoryEvent(_Record):
+    workspace_id: str
+    ticket_id: str
+    event_id: str
+    event: str
+    actor: str
+    at: datetime
+    from_status: TicketStatus | None = None
+    to_status: TicketStatus | None = None
+    detail: str | None = None

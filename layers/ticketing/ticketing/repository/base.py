@@ -1,0 +1,137 @@
+"""The repository contract the services depend on, and the outcomes of its guarded writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from ticketing.models.records import (
+    Channel,
+    ChannelConnection,
+    Contact,
+    Conversation,
+    HistoryEvent,
+    Message,
+    Ticket,
+    TicketStatus,
+    WorkspaceSettings,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    conversation: Conversation | None
+    workspace: WorkspaceSettings | None
+    message_exists: bool
+
+
+class GuardFailedError(Exception):
+    """A conditional write found the records changed; carries what the store saw instead."""
+
+
+@dataclass
+class DuplicateMessageError(GuardFailedError):
+    """The channel message id is already stored (a redelivery)."""
+
+
+@dataclass
+class ConversationChangedError(GuardFailedError):
+    """The conversation guard moved on (another writer opened/closed a ticket)."""
+
+    current: Conversation | None = None
+
+
+@dataclass
+class TicketStatusChangedError(GuardFailedError):
+    """The ticket is no longer in the status the write expected."""
+
+    current: Ticket | None = None
+
+
+@dataclass
+class IdentityTakenError(GuardFailedError):
+    """The channel identity already belongs to a contact."""
+
+    contact_id: str = ""
+
+
+@dataclass
+class WriteConflictError(GuardFailedError):
+    """DynamoDB cancelled the transaction for a concurrent transaction: retry."""
+
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+class TicketRepository(Protocol):
+    """Everything the domain reads and writes. Guarded writes raise a GuardFailedError subclass."""
+
+    # workspace and connections
+    def put_workspace(self, settings: WorkspaceSettings) -> None: ...
+    def get_workspace(self, workspace_id: str) -> WorkspaceSettings | None: ...
+    def put_connection(self, connection: ChannelConnection) -> None: ...
+    def get_connection(self, channel: Channel, account_id: str) -> ChannelConnection | None: ...
+
+    # routing of incoming messages
+    def load_routing_context(
+        self, workspace_id: str, conversation_id: str, message: Message
+    ) -> RoutingContext: ...
+    def get_conversation(self, workspace_id: str, conversation_id: str) -> Conversation | None: ...
+    def allocate_ticket_number(self, workspace_id: str) -> int: ...
+    def start_conversation(
+        self,
+        *,
+        new_contact: Contact | None,
+        conversation: Conversation,
+        ticket: Ticket,
+        message: Message,
+        history: HistoryEvent,
+    ) -> None: ...
+    def create_ticket(
+        self,
+        *,
+        seen: Conversation,
+        ticket: Ticket,
+        message: Message | None,
+        history: HistoryEvent,
+    ) -> None: ...
+    def reopen_ticket(
+        self,
+        *,
+        seen: Conversation,
+        ticket_id: str,
+        message: Message | None,
+        history: HistoryEvent,
+        now: datetime,
+    ) -> None: ...
+    def append_message(
+        self, *, message: Message, expected_status: TicketStatus | None, activity_at: datetime
+    ) -> None: ...
+    def leave_open(
+        self,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        ticket_id: str,
+        to_status: TicketStatus,
+        history: HistoryEvent,
+        now: datetime,
+    ) -> None: ...
+
+    # reads
+    def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None: ...
+    def list_tickets(
+        self, workspace_id: str, status: TicketStatus, limit: int, cursor: str | None
+    ) -> Page[Ticket]: ...
+    def list_messages(
+        self, workspace_id: str, ticket_id: str, limit: int, cursor: str | None
+    ) -> Page[Message]: ...
+    def list_history(self, workspace_id: str, ticket_id: str) -> list[HistoryEvent]: ...

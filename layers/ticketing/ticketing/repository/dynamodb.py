@@ -1,0 +1,756 @@
+"""DynamoDB implementation of the repository: every invariant is a conditional write.
+
+- A channel message is stored by a Put guarded by ``attribute_not_exists(pk)`` on a key made of
+  the channel's own message id: a redelivery can never store it twice.
+- The conversation item is the per-conversation guard: opening a ticket sets ``open_ticket_id``
+  under ``attribute_not_exists(open_ticket_id)``, in the same TransactWriteItems as the ticket,
+  first message and its history event. Two writers can never both open a ticket.
+- A failed guard comes back with the item as the store saw it (``ALL_OLD``), so callers decide again
+  without re-reading.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
+
+from ticketing.config import get_settings
+from ticketing.errors import InvalidCursorError, StorageUnavailableError
+from ticketing.models.records import (
+    Channel,
+    ChannelConnection,
+    Contact,
+    Conversation,
+    Direction,
+    HistoryEvent,
+    Message,
+    Ticket,
+    TicketStatus,
+    WorkspaceSettings,
+)
+from ticketing.repository import keys
+from ticketing.repository.base import (
+    ConversationChangedError,
+    DuplicateMessageError,
+    IdentityTakenError,
+    Page,
+    RoutingContext,
+    TicketStatusChangedError,
+    WriteConflictError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+M = TypeVar("M", bound=BaseModel)
+Item = dict[str, Any]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# Short timeouts: LINE gives a webhook 2 s. Standard retry mode backs off on throttling.
+CLIENT_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=3,
+    retries={"mode": "standard", "max_attempts": 4},
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_dynamo(data: Mapping[str, Any]) -> Item:
+    # floats are not accepted by the serializer: go through Decimal
+    normal = json.loads(json.dumps(data), parse_float=Decimal)
+    return {k: _serializer.serialize(v) for k, v in normal.items()}
+
+
+def from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _values(values: Mapping[str, Any]) -> Item:
+    return to_dynamo(values)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+class DynamoTicketRepository:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    # ------------------------------------------------------------------ low level
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise
+            raise StorageUnavailableError(
+                "the ticket store is unavailable", details={"operation": operation}
+            ) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailableError(
+                "the ticket store is unavailable", details={"operation": operation}
+            ) from exc
+        return response
+
+    def _put(self, item: Item, condition: str | None = None, **extra: Any) -> Item:
+        put: Item = {"TableName": self._table, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        put.update(extra)
+        return {"Put": put}
+
+    def _transact(self, items: Sequence[tuple[str, Item]]) -> dict[str, str]:
+        """Run one TransactWriteItems; on cancellation return {label: reason code} of failures
+        and the ALL_OLD items under ``label + ':item'``."""
+        try:
+            self._call("transact_write_items", TransactItems=[op for _, op in items])
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            failed: dict[str, Any] = {}
+            for (label, _), reason in zip(items, reasons, strict=False):
+                code = reason.get("Code")
+                if code and code != "None":
+                    failed[label] = code
+                    if "Item" in reason:
+                        failed[label + ":item"] = from_dynamo(reason["Item"])
+            if not failed:
+                raise StorageUnavailableError("the ticket store rejected a transaction") from exc
+            return failed
+        return {}
+
+    @staticmethod
+    def _raise_for(failed: dict[str, Any]) -> None:
+        """Turn transaction cancellation reasons into the domain's guard outcomes."""
+        if not failed:
+            return
+        if failed.get("message") == "ConditionalCheckFailed":
+            raise DuplicateMessageError()
+        if failed.get("conversation") == "ConditionalCheckFailed":
+            old = failed.get("conversation:item")
+            raise ConversationChangedError(Conversation.model_validate(old) if old else None)
+        if failed.get("identity") == "ConditionalCheckFailed":
+            old = failed.get("identity:item") or {}
+            raise IdentityTakenError(str(old.get("contact_id", "")))
+        if failed.get("ticket") == "ConditionalCheckFailed":
+            old = failed.get("ticket:item")
+            raise TicketStatusChangedError(Ticket.model_validate(old) if old else None)
+        raise WriteConflictError({k: v for k, v in failed.items() if isinstance(v, str)})
+
+    # ------------------------------------------------------------------ items
+    def _workspace_item(self, settings: WorkspaceSettings) -> Item:
+        item = to_dynamo({**keys.workspace_key(settings.workspace_id), **_dump(settings)})
+        item["reopen_window_seconds"] = _serializer.serialize(
+            settings.reopen_window_seconds
+        )  # null = off (absent would mean "default")
+        return item
+
+    def _conversation_item(self, conversation: Conversation) -> Item:
+        return to_dynamo(
+            {
+                **keys.conversation_key(conversation.workspace_id, conversation.conversation_id),
+                "type": "conversation",
+                **_dump(conversation),
+            }
+        )
+
+    def _ticket_item(self, ticket: Ticket) -> Item:
+        return to_dynamo(
+            {
+                **keys.ticket_key(ticket.workspace_id, ticket.ticket_id),
+                **keys.ticket_index(
+                    ticket.workspace_id, ticket.ticket_id, ticket.status, ticket.last_activity_at
+                ),
+                "type": "ticket",
+                **_dump(ticket),
+            }
+        )
+
+    def _message_put(self, message: Message) -> Item:
+        item = to_dynamo(
+            {
+                **keys.message_key(
+                    message.workspace_id,
+                    message.channel,
+                    message.account_id,
+                    message.channel_message_id,
+                ),
+                **keys.message_index(
+                    message.workspace_id, message.ticket_id, message.sent_at, message.message_id
+                ),
+                "type": "message",
+                **_dump(message),
+            }
+        )
+        return self._put(item, "attribute_not_exists(pk)")
+
+    def _history_put(self, event: HistoryEvent) -> Item:
+        item = to_dynamo(
+            {
+                **keys.history_key(event.workspace_id, event.ticket_id, event.at, event.event_id),
+                "type": "history",
+                **_dump(event),
+            }
+        )
+        return self._put(item)
+
+    # ------------------------------------------------------------------ workspace/connections
+    def put_workspace(self, settings: WorkspaceSettings) -> None:
+        item = self._workspace_item(settings)
+        names = {f"#a{i}": k for i, k in enumerate(item) if k not in (keys.PK, keys.SK)}
+        sets = ", ".join(f"{n} = :v{i}" for i, n in enumerate(names))
+        values = {f":v{i}": item[k] for i, k in enumerate(names.values())}
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.workspace_key(settings.workspace_id)),
+            UpdateExpression=f"SET {sets}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get_workspace(self, workspace_id: str) -> WorkspaceSettings | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.workspace_key(workspace_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return WorkspaceSettings.model_validate(from_dynamo(item)) if item else None
+
+    def put_connection(self, connection: ChannelConnection) -> None:
+        item = to_dynamo(
+            {
+                **keys.connection_key(connection.channel, connection.account_id),
+                **keys.connection_index(
+                    connection.workspace_id, connection.channel, connection.account_id
+                ),
+                "type": "connection",
+                **_dump(connection),
+            }
+        )
+        self._call("put_item", TableName=self._table, Item=item)
+
+    def get_connection(self, channel: Channel, account_id: str) -> ChannelConnection | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.connection_key(channel, account_id)),
+        )
+        item = response.get("Item")
+        return ChannelConnection.model_validate(from_dynamo(item)) if item else None
+
+    # ------------------------------------------------------------------ routing
+    def load_routing_context(
+        self, workspace_id: str, conversation_id: str, message: Message
+    ) -> RoutingContext:
+        """One BatchGetItem: the conversation guard, the workspace settings and the message key."""
+        conv_key = to_dynamo(keys.conversation_key(workspace_id, conversation_id))
+        ws_key = to_dynamo(keys.workspace_key(workspace_id))
+        msg_key = to_dynamo(
+            keys.message_key(
+                workspace_id, message.channel, message.account_id, message.channel_message_id
+            )
+        )
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": [conv_key, ws_key, msg_key],
+                "ConsistentRead": True,
+            }
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(5):
+            response = self._call("batch_get_item", RequestItems=request)
+            found.extend(from_dynamo(i) for i in response.get("Responses", {}).get(self._table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2**attempt)
+        else:
+            raise StorageUnavailableError("the ticket store did not answer a read")
+        by_pk = {i[keys.PK]: i for i in found}
+        conv = by_pk.get(conv_key[keys.PK]["S"])
+        ws_item = by_pk.get(ws_key[keys.PK]["S"])
+        return RoutingContext(
+            conversation=Conversation.model_validate(conv) if conv else None,
+            workspace=WorkspaceSettings.model_validate(ws_item) if ws_item else None,
+            message_exists=msg_key[keys.PK]["S"] in by_pk,
+        )
+
+    def get_conversation(self, workspace_id: str, conversation_id: str) -> Conversation | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.conversation_key(workspace_id, conversation_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return Conversation.model_validate(from_dynamo(item)) if item else None
+
+    def allocate_ticket_number(self, workspace_id: str) -> int:
+        """Per-workspace sequence (an atomic counter: numbers are unique, gaps are possible)."""
+        response = self._call(
+            "update_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.workspace_key(workspace_id)),
+            UpdateExpression="ADD ticket_seq :one",
+            ExpressionAttributeValues=_values({":one": 1}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["ticket_seq"]["N"])
+
+    def start_conversation(
+        self,
+        *,
+        new_contact: Contact | None,
+        conversation: Conversation,
+        ticket: Ticket,
+        message: Message,
+        history: HistoryEvent,
+    ) -> None:
+        ws = conversation.workspace_id
+        identity_key = to_dynamo(
+            keys.identity_key(
+                ws, conversation.channel, conversation.account_id, conversation.customer_id
+            )
+        )
+        items: list[tuple[str, Item]] = [
+            ("message", self._message_put(message)),
+            (
+                "conversation",
+                self._put(
+                    self._conversation_item(conversation),
+                    "attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
+            ),
+        ]
+        if new_contact is not None:
+            identity = {
+                **identity_key,
+                **to_dynamo(
+                    {
+                        "type": "identity",
+                        "workspace_id": ws,
+                        "contact_id": new_contact.contact_id,
+                        "channel": conversation.channel.value,
+                        "account_id": conversation.account_id,
+                        "customer_id": conversation.customer_id,
+                    }
+                ),
+            }
+            items.append(
+                (
+                    "identity",
+                    self._put(
+                        identity,
+                        "attribute_not_exists(pk)",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    ),
+                )
+            )
+            contact = to_dynamo(
+                {
+                    **keys.contact_key(ws, new_contact.contact_id),
+                    "type": "contact",
+                    **_dump(new_contact),
+                }
+            )
+            items.append(("contact", self._put(contact, "attribute_not_exists(pk)")))
+        else:
+            items.append(
+                (
+                    "identity",
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": identity_key,
+                            "ConditionExpression": "contact_id = :c",
+                            "ExpressionAttributeValues": _values({":c": conversation.contact_id}),
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                )
+            )
+        items.append(("ticket", self._put(self._ticket_item(ticket), "attribute_not_exists(pk)")))
+        items.append(("history", self._history_put(history)))
+        self._raise_for(self._transact(items))
+
+    def find_contact_id(
+        self, workspace_id: str, channel: Channel, account_id: str, customer_id: str
+    ) -> str | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.identity_key(workspace_id, channel, account_id, customer_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return str(from_dynamo(item)["contact_id"]) if item else None
+
+    def _conversation_update(
+        self,
+        workspace_id: str,
+        conversation_id: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+    ) -> Item:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_dynamo(keys.conversation_key(workspace_id, conversation_id)),
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": _values(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def create_ticket(
+        self,
+        *,
+        seen: Conversation,
+        ticket: Ticket,
+        message: Message | None,
+        history: HistoryEvent,
+    ) -> None:
+        values: dict[str, Any] = {":t": ticket.ticket_id, ":open": TicketStatus.OPEN.value}
+        if seen.latest_ticket_id is None:
+            latest_guard = "attribute_not_exists(latest_ticket_id)"
+        else:
+            latest_guard = "latest_ticket_id = :prev"
+            values[":prev"] = seen.latest_ticket_id
+        items: list[tuple[str, Item]] = []
+        if message is not None:
+            items.append(("message", self._message_put(message)))
+        items.append(
+            (
+                "conversation",
+                self._conversation_update(
+                    seen.workspace_id,
+                    seen.conversation_id,
+                    "SET open_ticket_id = :t, latest_ticket_id = :t, latest_ticket_status = :open"
+                    " REMOVE latest_closed_at",
+                    "attribute_exists(pk) AND attribute_not_exists(open_ticket_id)"
+                    f" AND {latest_guard}",
+                    values,
+                ),
+            )
+        )
+        items.append(("ticket", self._put(self._ticket_item(ticket), "attribute_not_exists(pk)")))
+        items.append(("history", self._history_put(history)))
+        self._raise_for(self._transact(items))
+
+    def reopen_ticket(
+        self,
+        *,
+        seen: Conversation,
+        ticket_id: str,
+        message: Message | None,
+        history: HistoryEvent,
+        now: datetime,
+    ) -> None:
+        ws = seen.workspace_id
+        items: list[tuple[str, Item]] = []
+        if message is not None:
+            items.append(("message", self._message_put(message)))
+        items.append(
+            (
+                "conversation",
+                self._conversation_update(
+                    seen.workspace_id,
+                    seen.conversation_id,
+                    "SET open_ticket_id = :t, latest_ticket_status = :open REMOVE latest_closed_at",
+                    "attribute_not_exists(open_ticket_id) AND latest_ticket_id = :t",
+                    {":t": ticket_id, ":open": TicketStatus.OPEN.value},
+                ),
+            )
+        )
+        index = keys.ticket_index(ws, ticket_id, TicketStatus.OPEN, now)
+        counter = "messages_in" if message is not None else "reopen_count"
+        add = "ADD reopen_count :one, version :one" + (
+            ", messages_in :one" if counter == "messages_in" else ""
+        )
+        items.append(
+            (
+                "ticket",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_dynamo(keys.ticket_key(ws, ticket_id)),
+                        "UpdateExpression": "SET #status = :open, last_activity_at = :now,"
+                        " gsi2pk = :g2pk, gsi2sk = :g2sk REMOVE closed_at " + add,
+                        "ConditionExpression": "#status = :closed",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _values(
+                            {
+                                ":open": TicketStatus.OPEN.value,
+                                ":closed": TicketStatus.CLOSED.value,
+                                ":now": now.isoformat().replace("+00:00", "Z"),
+                                ":g2pk": index["gsi2pk"],
+                                ":g2sk": index["gsi2sk"],
+                                ":one": 1,
+                            }
+                        ),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            )
+        )
+        items.append(("history", self._history_put(history)))
+        self._raise_for(self._transact(items))
+
+    def append_message(
+        self, *, message: Message, expected_status: TicketStatus | None, activity_at: datetime
+    ) -> None:
+        """Store a message on a ticket and bump its activity: two items, one transaction."""
+        ws = message.workspace_id
+        inbound = message.direction is Direction.INBOUND
+        counter = "messages_in" if inbound else "messages_out"
+        first_reply = (
+            "" if inbound else ", first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
+        )
+        index_sk = keys.ticket_activity_sort(message.ticket_id, activity_at)
+        values: dict[str, Any] = {
+            ":now": activity_at.isoformat().replace("+00:00", "Z"),
+            ":g2sk": index_sk,
+            ":one": 1,
+        }
+        if expected_status is None:
+            condition = "attribute_exists(pk)"
+        else:
+            condition = "#status = :expected"
+            values[":expected"] = expected_status.value
+        update: Item = {
+            "TableName": self._table,
+            "Key": to_dynamo(keys.ticket_key(ws, message.ticket_id)),
+            "UpdateExpression": f"SET last_activity_at = :now, gsi2sk = :g2sk{first_reply}"
+            f" ADD {counter} :one",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _values(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if expected_status is not None:
+            update["ExpressionAttributeNames"] = {"#status": "status"}
+        items = [("message", self._message_put(message)), ("ticket", {"Update": update})]
+        self._raise_for(self._transact(items))
+
+    def leave_open(
+        self,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        ticket_id: str,
+        to_status: TicketStatus,
+        history: HistoryEvent,
+        now: datetime,
+    ) -> None:
+        """open → closed or spam: the ticket and the conversation guard change together."""
+        stamp = now.isoformat().replace("+00:00", "Z")
+        index = keys.ticket_index(workspace_id, ticket_id, to_status, now)
+        ticket_set = "SET #status = :to, last_activity_at = :now, gsi2pk = :g2pk, gsi2sk = :g2sk"
+        conv_set = "SET latest_ticket_status = :to"
+        if to_status is TicketStatus.CLOSED:
+            ticket_set += ", closed_at = :now"
+            conv_set += ", latest_closed_at = :now"
+        items: list[tuple[str, Item]] = [
+            (
+                "ticket",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
+                        "UpdateExpression": ticket_set + " ADD version :one",
+                        "ConditionExpression": "#status = :open",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _values(
+                            {
+                                ":to": to_status.value,
+                                ":open": TicketStatus.OPEN.value,
+                                ":now": stamp,
+                                ":g2pk": index["gsi2pk"],
+                                ":g2sk": index["gsi2sk"],
+                                ":one": 1,
+                            }
+                        ),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ),
+            (
+                "conversation",
+                self._conversation_update(
+                    workspace_id,
+                    conversation_id,
+                    conv_set + " REMOVE open_ticket_id",
+                    "open_ticket_id = :t",
+                    {":t": ticket_id, ":to": to_status.value}
+                    | ({":now": stamp} if to_status is TicketStatus.CLOSED else {}),
+                ),
+            ),
+            ("history", self._history_put(history)),
+        ]
+        self._raise_for(self._transact(items))
+
+    # ------------------------------------------------------------------ reads
+    def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return Ticket.model_validate(from_dynamo(item)) if item else None
+
+    def _query_page(
+        self,
+        model: type[M],
+        *,
+        index: str | None,
+        partition: str,
+        limit: int,
+        cursor: str | None,
+        forward: bool,
+        sk_prefix: str | None = None,
+    ) -> Page[M]:
+        pk_name, sk_name = keys.INDEX_KEYS[index] if index else (keys.PK, keys.SK)
+        condition = "#p = :p"
+        values: dict[str, Any] = {":p": partition}
+        names = {"#p": pk_name}
+        if sk_prefix is not None:
+            condition += " AND begins_with(#s, :s)"
+            names["#s"] = sk_name
+            values[":s"] = sk_prefix
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _values(values),
+            "ScanIndexForward": forward,
+            "Limit": limit,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, index=index, partition=partition)
+        response = self._call("query", **kwargs)
+        items = [model.model_validate(from_dynamo(i)) for i in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return Page(items=items, next_cursor=encode_cursor(last) if last else None)
+
+    def list_tickets(
+        self, workspace_id: str, status: TicketStatus, limit: int, cursor: str | None
+    ) -> Page[Ticket]:
+        return self._query_page(
+            Ticket,
+            index=keys.GSI2,
+            partition=keys.ticket_status_partition(workspace_id, status),
+            limit=limit,
+            cursor=cursor,
+            forward=False,
+        )
+
+    def list_messages(
+        self, workspace_id: str, ticket_id: str, limit: int, cursor: str | None
+    ) -> Page[Message]:
+        return self._query_page(
+            Message,
+            index=keys.GSI1,
+            partition=keys.ticket_messages_partition(workspace_id, ticket_id),
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+        )
+
+    def list_history(self, workspace_id: str, ticket_id: str) -> list[HistoryEvent]:
+        events: list[HistoryEvent] = []
+        cursor: str | None = None
+        while True:
+            page = self._query_page(
+                HistoryEvent,
+                index=None,
+                partition=keys.ticket_key(workspace_id, ticket_id)[keys.PK],
+                limit=100,
+                cursor=cursor,
+                forward=True,
+                sk_prefix="HIST#",
+            )
+            events.extend(page.items)
+            if page.next_cursor is None:
+                return events
+            cursor = page.next_cursor
+
+
+def encode_cursor(last_evaluated_key: Mapping[str, Any]) -> str:
+    plain = {k: v["S"] for k, v in last_evaluated_key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, *, index: str | None, partition: str) -> Item:
+    """Opaque page tokens: they must name exactly this query's keys and partition (so a token
+    can never reach into another workspace or another list)."""
+    expected = {keys.PK, keys.SK}
+    if index:
+        expected |= set(keys.INDEX_KEYS[index])
+    pk_name = keys.INDEX_KEYS[index][0] if index else keys.PK
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursorError("the page cursor is not valid") from exc
+    if (
+        not isinstance(plain, dict)
+        or set(plain) != expected
+        or not all(isinstance(v, str) for v in plain.values())
+        or plain.get(pk_name) != partition
+    ):
+        raise InvalidCursorError("the page cursor does not belong to this list")
+    return {k: {"S": v} for k, v in plain.items()}
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> DynamoDBClient:
+    """Built on first use. The endpoint comes from boto3's own AWS_ENDPOINT_URL_DYNAMODB."""
+    return boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def get_repository() -> DynamoTicketRepository:
+    return DynamoTicketRepository(dynamodb_client(), get_settings().table_name)

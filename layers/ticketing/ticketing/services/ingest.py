@@ -1,0 +1,306 @@
+"""Incoming channel messages → tickets (shared/DOMAIN.md "Ticket statuses and transitions").
+
+The decision is a pure function of the conversation guard (``rules.route_customer_message``); each
+decision is carried out by one guarded write. When a guard fails, the write hands back the state it
+found and the decision is made again, so concurrent writers converge without read-then-write races.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from ticketing import ids
+from ticketing.errors import StorageUnavailableError
+from ticketing.models.commands import CustomerMessageReceived, OutboundMessageSeen
+from ticketing.models.records import (
+    Assignee,
+    Contact,
+    Conversation,
+    Direction,
+    HistoryEvent,
+    Message,
+    Ticket,
+    TicketStatus,
+    WorkspaceSettings,
+)
+from ticketing.repository.base import (
+    ConversationChangedError,
+    DuplicateMessageError,
+    IdentityTakenError,
+    TicketRepository,
+    TicketStatusChangedError,
+    WriteConflictError,
+)
+from ticketing.rules import (
+    AppendToTicket,
+    CreateTicket,
+    ReopenTicket,
+    StartConversation,
+    route_customer_message,
+)
+
+MAX_ATTEMPTS = 10
+CUSTOMER = "customer"
+
+Outcome = Literal[
+    "appended", "created", "reopened", "spam", "duplicate", "outbound_stored", "outbound_skipped"
+]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    ticket_id: str | None = None
+    message_id: str | None = None
+
+
+def conversation_id_for(channel: str, account_id: str, customer_id: str) -> str:
+    """One conversation per contact per channel account: its id is derived, never looked up."""
+    return ids.stable_id("cv_", channel, account_id, customer_id)
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+def _history(
+    workspace_id: str,
+    ticket_id: str,
+    event: str,
+    now: datetime,
+    *,
+    actor: str,
+    from_status: TicketStatus | None,
+    to_status: TicketStatus | None,
+    detail: str | None = None,
+) -> HistoryEvent:
+    return HistoryEvent(
+        workspace_id=workspace_id,
+        ticket_id=ticket_id,
+        event_id=ids.ulid(),
+        event=event,
+        actor=actor,
+        at=now,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail,
+    )
+
+
+def _new_ticket(
+    conversation: Conversation, number: int, previous: str | None, now: datetime
+) -> Ticket:
+    return Ticket(
+        workspace_id=conversation.workspace_id,
+        ticket_id="t_" + ids.ulid(),
+        number=number,
+        conversation_id=conversation.conversation_id,
+        contact_id=conversation.contact_id,
+        channel=conversation.channel,
+        account_id=conversation.account_id,
+        status=TicketStatus.OPEN,
+        assignee=Assignee(),
+        created_at=now,
+        last_activity_at=now,
+        previous_ticket_id=previous,
+        messages_in=1,
+    )
+
+
+def ingest_customer_message(
+    repo: TicketRepository, workspace_id: str, cmd: CustomerMessageReceived, now: datetime
+) -> IngestResult:
+    conversation_id = conversation_id_for(cmd.channel, cmd.account_id, cmd.customer_id)
+    draft = Message(
+        workspace_id=workspace_id,
+        message_id="m_" + ids.ulid(),
+        ticket_id="",
+        conversation_id=conversation_id,
+        channel=cmd.channel,
+        account_id=cmd.account_id,
+        direction=Direction.INBOUND,
+        channel_message_id=cmd.channel_message_id,
+        sender_id=cmd.customer_id,
+        text=cmd.text,
+        attachments=list(cmd.attachments),
+        sent_at=cmd.sent_at,
+        received_at=now,
+    )
+    context = repo.load_routing_context(workspace_id, conversation_id, draft)
+    if context.message_exists:
+        return IngestResult("duplicate")
+    settings = context.workspace or WorkspaceSettings(workspace_id=workspace_id)
+    conversation = context.conversation
+    known_contact_id: str | None = None
+    number: int | None = None
+
+    for attempt in range(MAX_ATTEMPTS):
+        route = route_customer_message(conversation, settings, now)
+        try:
+            if isinstance(route, AppendToTicket):
+                message = draft.model_copy(update={"ticket_id": route.ticket_id})
+                repo.append_message(
+                    message=message, expected_status=route.expected_status, activity_at=now
+                )
+                outcome: Outcome = (
+                    "spam" if route.expected_status is TicketStatus.SPAM else "appended"
+                )
+                return IngestResult(outcome, route.ticket_id, message.message_id)
+
+            if isinstance(route, ReopenTicket):
+                assert conversation is not None
+                message = draft.model_copy(update={"ticket_id": route.ticket_id})
+                repo.reopen_ticket(
+                    seen=conversation,
+                    ticket_id=route.ticket_id,
+                    message=message,
+                    history=_history(
+                        workspace_id,
+                        route.ticket_id,
+                        "reopened",
+                        now,
+                        actor=CUSTOMER,
+                        from_status=TicketStatus.CLOSED,
+                        to_status=TicketStatus.OPEN,
+                        detail="reopened by customer message",
+                    ),
+                    now=now,
+                )
+                return IngestResult("reopened", route.ticket_id, message.message_id)
+
+            if number is None:
+                number = repo.allocate_ticket_number(workspace_id)
+
+            if isinstance(route, CreateTicket):
+                assert conversation is not None
+                ticket = _new_ticket(conversation, number, route.previous_ticket_id, now)
+                message = draft.model_copy(update={"ticket_id": ticket.ticket_id})
+                repo.create_ticket(
+                    seen=conversation,
+                    ticket=ticket,
+                    message=message,
+                    history=_history(
+                        workspace_id,
+                        ticket.ticket_id,
+                        "created",
+                        now,
+                        actor=CUSTOMER,
+                        from_status=None,
+                        to_status=TicketStatus.OPEN,
+                        detail="customer message",
+                    ),
+                )
+                return IngestResult("created", ticket.ticket_id, message.message_id)
+
+            assert isinstance(route, StartConversation)
+            new_contact = None
+            if known_contact_id is None:
+                new_contact = Contact(
+                    workspace_id=workspace_id,
+                    contact_id="ct_" + ids.ulid(),
+                    display_name=cmd.customer_name,
+                    created_at=now,
+                )
+            fresh = Conversation(
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                contact_id=known_contact_id or (new_contact.contact_id if new_contact else ""),
+                channel=cmd.channel,
+                account_id=cmd.account_id,
+                customer_id=cmd.customer_id,
+                created_at=now,
+            )
+            ticket = _new_ticket(fresh, number, None, now)
+            fresh = fresh.model_copy(
+                update={
+                    "open_ticket_id": ticket.ticket_id,
+                    "latest_ticket_id": ticket.ticket_id,
+                    "latest_ticket_status": TicketStatus.OPEN,
+                }
+            )
+            message = draft.model_copy(update={"ticket_id": ticket.ticket_id})
+            repo.start_conversation(
+                new_contact=new_contact,
+                conversation=fresh,
+                ticket=ticket,
+                message=message,
+                history=_history(
+                    workspace_id,
+                    ticket.ticket_id,
+                    "created",
+                    now,
+                    actor=CUSTOMER,
+                    from_status=None,
+                    to_status=TicketStatus.OPEN,
+                    detail="first customer message",
+                ),
+            )
+            return IngestResult("created", ticket.ticket_id, message.message_id)
+
+        except DuplicateMessageError:
+            return IngestResult("duplicate")
+        except ConversationChangedError as changed:
+            conversation = changed.current
+        except TicketStatusChangedError:
+            # The ticket moved (closed, marked spam) between our read and our write: the guard
+            # item is the truth, so read it once more and decide again.
+            conversation = repo.get_conversation(workspace_id, conversation_id)
+        except IdentityTakenError as taken:
+            known_contact_id = taken.contact_id
+        except WriteConflictError:
+            _backoff(attempt)
+    raise StorageUnavailableError(
+        "the conversation kept changing; retry later",
+        details={"conversation_id": conversation_id},
+    )
+
+
+def record_outbound_message(
+    repo: TicketRepository,
+    workspace_id: str,
+    cmd: OutboundMessageSeen,
+    now: datetime,
+    *,
+    own_app_id: str | None,
+) -> IngestResult:
+    """An echo of a message the shop sent. It never creates or reopens a ticket: it is stored on
+    the conversation's open ticket, else on its latest ticket, else not at all."""
+    if own_app_id and cmd.app_id == own_app_id:
+        return IngestResult("outbound_skipped")  # our own send: the sender already stored it
+    conversation_id = conversation_id_for(cmd.channel, cmd.account_id, cmd.customer_id)
+    draft = Message(
+        workspace_id=workspace_id,
+        message_id="m_" + ids.ulid(),
+        ticket_id="",
+        conversation_id=conversation_id,
+        channel=cmd.channel,
+        account_id=cmd.account_id,
+        direction=Direction.OUTBOUND,
+        channel_message_id=cmd.channel_message_id,
+        sender_id=cmd.account_id,
+        text=cmd.text,
+        attachments=list(cmd.attachments),
+        sent_at=cmd.sent_at,
+        received_at=now,
+    )
+    context = repo.load_routing_context(workspace_id, conversation_id, draft)
+    if context.message_exists:
+        return IngestResult("duplicate")
+    conversation = context.conversation
+    target = conversation and (conversation.open_ticket_id or conversation.latest_ticket_id)
+    if not target:
+        return IngestResult("outbound_skipped")
+    message = draft.model_copy(update={"ticket_id": target})
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            repo.append_message(message=message, expected_status=None, activity_at=now)
+            return IngestResult("outbound_stored", target, message.message_id)
+        except DuplicateMessageError:
+            return IngestResult("duplicate")
+        except WriteConflictError:
+            _backoff(attempt)
+    raise StorageUnavailableError("the ticket kept changing; retry later")

@@ -1,0 +1,162 @@
+"""Webhook intake: size check → parse → connection lookup → signature → one command at a time.
+
+A request is answered 200 only when every event in it is stored (or deliberately ignored); any
+storage failure raises, the handler answers 5xx, and the channel's redelivery stores only what is
+missing (each message's put is its own dedupe).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ticketing.channels import get_adapter
+from ticketing.errors import (
+    ConfigurationError,
+    InvalidSignatureError,
+    PayloadTooLargeError,
+    StorageUnavailableError,
+    TicketEngineError,
+    UnknownAccountError,
+)
+from ticketing.models.commands import CustomerMessageReceived, OutboundMessageSeen
+from ticketing.models.records import Channel, ChannelConnection, ConnectionStatus
+from ticketing.observability import logger
+from ticketing.repository.base import TicketRepository
+from ticketing.services.ingest import (
+    IngestResult,
+    ingest_customer_message,
+    record_outbound_message,
+)
+
+
+class ConnectionDirectory:
+    """Channel account → connection, cached for ``ttl`` seconds per warm Lambda container."""
+
+    def __init__(
+        self,
+        repo: TicketRepository,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repo = repo
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[tuple[Channel, str], tuple[float, ChannelConnection]] = {}
+
+    def get(self, channel: Channel, account_id: str) -> ChannelConnection | None:
+        key = (channel, account_id)
+        hit = self._cache.get(key)
+        if hit is not None and self._clock() - hit[0] < self._ttl:
+            return hit[1]
+        connection = self._repo.get_connection(channel, account_id)
+        if connection is not None:
+            self._cache[key] = (self._clock(), connection)
+        return connection
+
+
+@dataclass
+class WebhookReport:
+    channel: str
+    events: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+def handshake(channel: str, query: Mapping[str, str], verify_token: str | None) -> str | None:
+    return get_adapter(channel).handshake(query, verify_token)
+
+
+def receive_webhook(
+    *,
+    repo: TicketRepository,
+    connections: ConnectionDirectory,
+    resolve_secret: Callable[[str], str],
+    channel: str,
+    headers: Mapping[str, str],
+    raw: bytes,
+    now: datetime,
+    max_body_bytes: int,
+    own_app_id: str | None = None,
+) -> WebhookReport:
+    adapter = get_adapter(channel)
+    if len(raw) > max_body_bytes:
+        raise PayloadTooLargeError(
+            "webhook body is too large", details={"limit_bytes": max_body_bytes}
+        )
+    payload = adapter.parse(raw)
+    accounts: dict[str, ChannelConnection] = {}
+    for account_id in sorted(adapter.account_ids(payload)):
+        connection = connections.get(adapter.channel, account_id)
+        if connection is None:
+            raise UnknownAccountError(
+                "no channel connection for this account",
+                details={"channel": channel, "account_id": account_id},
+            )
+        accounts[account_id] = connection
+    for secret_ref in sorted({c.secret_ref for c in accounts.values()}):
+        try:
+            secret = resolve_secret(secret_ref)
+        except TicketEngineError:
+            raise
+        except Exception as exc:  # the secret store failed: retryable, not the sender's fault
+            raise ConfigurationError("signing secret unavailable") from exc
+        if not adapter.verify(raw, headers, secret):
+            raise InvalidSignatureError("webhook signature does not match")
+
+    report = WebhookReport(channel=channel)
+    commands = adapter.commands(payload)
+    # channel time, not arrival order: a batch is stored oldest first
+    commands.sort(key=lambda c: getattr(c, "sent_at", now))
+    failures: list[StorageUnavailableError] = []
+    for command in commands:
+        report.events += 1
+        connection = accounts[command.account_id]
+        if connection.status is ConnectionStatus.DISCONNECTED:
+            logger.warning(
+                "event for a disconnected account ignored",
+                extra={"channel": channel, "account_id": command.account_id},
+            )
+            report.count("disconnected")
+            continue
+        result: IngestResult
+        try:
+            if isinstance(command, CustomerMessageReceived):
+                result = ingest_customer_message(repo, connection.workspace_id, command, now)
+            elif isinstance(command, OutboundMessageSeen):
+                result = record_outbound_message(
+                    repo, connection.workspace_id, command, now, own_app_id=own_app_id
+                )
+            else:
+                report.count("ignored")
+                continue
+        except StorageUnavailableError as exc:
+            # keep going: every other event still gets stored; the redelivery fills the gap
+            failures.append(exc)
+            report.count("failed")
+            continue
+        report.count(result.outcome)
+        logger.info(
+            "webhook event stored",
+            extra={
+                "workspace_id": connection.workspace_id,
+                "outcome": result.outcome,
+                "ticket_id": result.ticket_id,
+                "message_id": result.message_id,
+            },
+        )
+    if failures:
+        raise StorageUnavailableError(
+            "some events were not stored; redeliver the request",
+            details={"failed": len(failures), "events": report.events},
+        ) from failures[0]
+    return report
