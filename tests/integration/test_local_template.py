@@ -65,7 +65,7 @@ Resources:
       Events:
         Nightly: {Type: Schedule, Properties: {Schedule: "cron(0 3 * * ? *)"}}
         Often: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(15 minutes), Input: '{"k": 1}'}}
-        Hook: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: /hooks/{id}, Method: post}}
+        Hook: {Type: Api, Properties: {RestApiId: !Ref OpenApi, Path: '/hooks/{id}', Method: post}}
         Catch: {Type: HttpApi}
         Queue: {Type: SQS, Properties: {Queue: q}}
 """
@@ -78,7 +78,7 @@ def synthetic() -> dict[str, Any]:
 
 def test_short_tags_become_long_form() -> None:
     # GIVEN CloudFormation short tags on scalars, sequences and mappings
-    text = "a: !Ref X\nb: !GetAtt T.Arn\nc: !Sub [x-${y}, {y: !Ref Y}]\nd: !If [c, 1, 2]\ne: !Condition C\nf: !Select [0, !GetAZs '']"
+    text = "a: !Ref X\nb: !GetAtt T.Arn\nc: !Sub ['x-${y}', {y: !Ref Y}]\nd: !If [c, 1, 2]\ne: !Condition C\nf: !Select [0, !GetAZs '']"
 
     # WHEN the template loader reads them
     loaded = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader

@@ -62,7 +62,7 @@ def ticket_key(workspace_id: str, ticket_id: str) -> dict[str, str]:
 
 
 def ticket_status_partition(workspace_id: str, status: TicketStatus) -> str:
-    return f"{ws(workspace_id)}#STATUS#{status.value}"
+    return f"{ws(workspace_id)}#STATUS#{TicketStatus(status).value}"
 
 
 def ticket_activity_sort(ticket_id: str, last_activity_at: datetime) -> str:

@@ -1,0 +1,73 @@
+"""Helpers shared by tests: sample events, a Lambda context, unique channel accounts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local import demo
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """The same files `sam local invoke -e events/<name>.json` uses."""
+    data: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return data
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Accounts:
+    """A workspace of its own with a Messenger Page and a LINE bot connected (demo secrets)."""
+
+    workspace_id: str
+    page_id: str
+    line_bot_id: str
+
+    def messenger(self, *messaging: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
+        payload = demo.messenger_payload(*messaging, page_id=self.page_id)
+        return demo.messenger_webhook_event(payload, secret)
+
+    def messenger_message(
+        self, mid: str, text: str, *, psid: str = "psid-1", ts: int = demo.T0
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = demo.messenger_message(mid, text, psid=psid, ts=ts)
+        message["recipient"]["id"] = self.page_id
+        return message
+
+    def line(self, *events: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
+        return demo.line_webhook_event(demo.line_payload(*events, bot_id=self.line_bot_id), secret)
+
+    def claims(self, agent_id: str = "agent-1") -> dict[str, str]:
+        return {"sub": agent_id, "custom:workspace_id": self.workspace_id}
+
+
+def api_get(
+    path: str,
+    resource: str,
+    *,
+    claims: dict[str, str] | None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return demo.api_event(
+        "GET", resource, path, query=query, path_parameters=path_parameters, claims=claims
+    )
