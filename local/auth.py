@@ -1,4 +1,4 @@
-"""Local stand-in for the API's Cognito authorizer: HS256 tokens signed with a well-known dev secret.
+"""Local stand-in for the API's Cognito authorizer: HS256 tokens signed with a known dev secret.
 
 Tokens carry the claims the deployed user pool puts in its ID tokens and the API relies on
 (``sub`` = agent id, ``custom:workspace_id``). They are for the local stack only.
@@ -15,8 +15,9 @@ from typing import Any
 
 import jwt
 
-LOCAL_JWT_SECRET = "ticket-engine-local-dev-secret"  # public on purpose; SECRET_ENV overrides it
-SECRET_ENV = "TICKET_ENGINE_JWT_SECRET"
+# Public on purpose: it only signs tokens for the local stack. SECRET_ENV overrides it.
+LOCAL_JWT_SECRET = "ticket-engine-local-dev-secret"  # noqa: S105
+SECRET_ENV = "TICKET_ENGINE_JWT_SECRET"  # noqa: S105 - the name of a variable
 ISSUER = "ticket-engine-local"
 ALGORITHM = "HS256"
 
@@ -25,7 +26,9 @@ def jwt_secret() -> str:
     return os.environ.get(SECRET_ENV, LOCAL_JWT_SECRET)
 
 
-def mint_token(agent_id: str = "agent-demo", workspace_id: str = "ws-demo", hours: float = 12) -> str:
+def mint_token(
+    agent_id: str = "agent-demo", workspace_id: str = "ws-demo", hours: float = 12
+) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": agent_id,
@@ -38,15 +41,21 @@ def mint_token(agent_id: str = "agent-demo", workspace_id: str = "ws-demo", hour
 
 
 def verify(token: str) -> dict[str, Any]:
-    """The token's claims; raises jwt.InvalidTokenError if the signature, issuer or expiry is wrong."""
+    """The token's claims; jwt.InvalidTokenError if its signature, issuer or expiry is wrong."""
     claims: dict[str, Any] = jwt.decode(
-        token, jwt_secret(), algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["sub", "iat", "exp"]}
+        token,
+        jwt_secret(),
+        algorithms=[ALGORITHM],
+        issuer=ISSUER,
+        options={"require": ["sub", "iat", "exp"]},
     )
     return claims
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m local.auth", description="Print a local API token.")
+    parser = argparse.ArgumentParser(
+        prog="python -m local.auth", description="Print a local API token."
+    )
     parser.add_argument("--agent", default="agent-demo", help="agent id (the token's sub)")
     parser.add_argument("--workspace", default="ws-demo", help="workspace id (custom:workspace_id)")
     parser.add_argument("--hours", type=float, default=12, help="validity in hours")

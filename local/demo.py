@@ -250,15 +250,31 @@ def sample_events() -> dict[str, Any]:
 
 
 def write_events() -> None:
+    """events/<name>.json (API Gateway events) and, for webhooks, events/bodies/<name>.json: the
+    exact signed bytes, for curl --data-binary."""
+    (EVENTS_DIR / "bodies").mkdir(parents=True, exist_ok=True)
     for name, event in sample_events().items():
-        (EVENTS_DIR / f"{name}.json").write_text(
-            json.dumps(event, indent=2, ensure_ascii=False) + "\n"
-        )
+        text = json.dumps(event, indent=2, ensure_ascii=False) + "\n"
+        (EVENTS_DIR / f"{name}.json").write_text(text)
+        if name.startswith("webhook_") and event["httpMethod"] == "POST":
+            (EVENTS_DIR / "bodies" / f"{name}.json").write_bytes(event["body"].encode())
+
+
+def curl_command(name: str, base_url: str = "http://127.0.0.1:3000") -> str:
+    """A curl that replays a sample webhook against the local API, headers included."""
+    event = sample_events()[name]
+    headers = " ".join(f"-H '{k}: {v}'" for k, v in event["headers"].items())
+    return (
+        f"curl -sS -X {event['httpMethod']} {base_url}{event['path']} {headers} "
+        f"--data-binary @events/bodies/{name}.json"
+    )
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["events"]:
         write_events()
+    elif len(sys.argv) == 3 and sys.argv[1] == "curl":
+        print(curl_command(sys.argv[2]))
     else:
-        print("usage: python -m local.demo events", file=sys.stderr)
+        print("usage: python -m local.demo events | curl <sample name>", file=sys.stderr)
         sys.exit(2)

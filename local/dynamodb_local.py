@@ -60,7 +60,9 @@ def _port_in_use(port: int) -> bool:
 class DynamoDBLocal:
     """An in-memory, shared-db DynamoDB Local on 127.0.0.1; ``endpoint`` is its URL once started."""
 
-    def __init__(self, port: int | None = None, *, jar: Path | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, port: int | None = None, *, jar: Path | None = None, timeout: float = 30.0
+    ) -> None:
         self.jar = jar or find_jar()
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -75,7 +77,7 @@ class DynamoDBLocal:
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local takes any
             config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
         )
 
@@ -98,7 +100,7 @@ class DynamoDBLocal:
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: stop() kills the JVM and anything it spawned
+            start_new_session=True,  # own process group: stop() kills the JVM and all it spawned
         )
         atexit.register(self.stop)
         self._wait_until_ready()
@@ -123,9 +125,10 @@ class DynamoDBLocal:
             if time.monotonic() > deadline:
                 output = self._read_output()
                 self.stop()
-                raise TimeoutError(
-                    f"DynamoDB Local did not answer on {self.endpoint} in {self.timeout:.0f} s:\n{output}"
+                message = (
+                    f"DynamoDB Local did not answer on {self.endpoint} in {self.timeout:.0f} s"
                 )
+                raise TimeoutError(f"{message}:\n{output}")
             time.sleep(0.1)
 
     def _read_output(self) -> str:
@@ -155,6 +158,9 @@ class DynamoDBLocal:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -1,12 +1,12 @@
-"""Local stand-in for ``sam local start-api``: API Gateway (REST, v1 proxy events) in front of the handlers.
+"""Local stand-in for ``sam local start-api``: API Gateway (REST, v1 events) before the handlers.
 
-    python -m local.server            # DynamoDB Local on :8000, tables from template.yaml, API on :3000
+    python -m local.server    # DynamoDB Local on :8000, tables from template.yaml, API on :3000
 
 Routes, auth and schedules come from template.yaml. Handlers run in this process (no containers):
 
 - Requests are turned into the event API Gateway sends; routes without ``Auth: Authorizer: NONE``
   need ``Authorization: Bearer <token>`` from ``local.auth`` (401 without invoking otherwise),
-  and the token's claims arrive as ``requestContext.authorizer.claims`` (all strings, as Cognito does).
+  and its claims arrive as ``requestContext.authorizer.claims`` (all strings, as from Cognito).
 - Each function handles one event at a time (like one Lambda instance), so calls to the same
   function are serialised; different functions run concurrently. Timeouts are not enforced.
 - Handlers read settings at first use, so ``main()`` puts the union of every function's
@@ -67,6 +67,7 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_TABLE_NAME = "ticket-engine-local"
 SCHEDULE_PATH = re.compile(r"/_local/schedules/(?P<function_id>[^/]+)/?")
 COGNITO_DATE_CLAIMS = ("exp", "iat", "auth_time")
+SEED_MODULES = ("local.seed", "local.demo")  # each would define seed_demo() -> dict
 
 
 class LambdaContext:
@@ -86,12 +87,12 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-# -- events ------------------------------------------------------------------------------------------
+# -- events --------------------------------------------------------------------------------------
 
 
 @functools.cache
 def _path_pattern(template_path: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
-    """``/tickets/{ticket_id}`` → a regex with one group per ``{param}`` (``{param+}`` spans segments)."""
+    """``/tickets/{ticket_id}`` → a regex, one group per ``{param}`` (``{param+}``: any depth)."""
     names: list[str] = []
     parts: list[str] = []
     for segment in template_path.strip("/").split("/"):
@@ -104,20 +105,21 @@ def _path_pattern(template_path: str) -> tuple[re.Pattern[str], tuple[str, ...]]
 
 
 def match_path(template_path: str, path: str) -> dict[str, str] | None:
-    """The path parameters (still URL-encoded, as API Gateway sends them) if ``path`` fits the template."""
+    """The path parameters if ``path`` fits (still URL-encoded, as API Gateway sends them)."""
     pattern, names = _path_pattern(template_path)
     found = pattern.fullmatch(path.rstrip("/") or "/")
     return dict(zip(names, found.groups(), strict=True)) if found else None
 
 
 def _route_priority(route: Route) -> tuple[bool, int, bool]:
-    """Literal routes before parameters (the longest literal part first), greedy ``{x+}`` and ANY last."""
+    """Literal routes before parameters (longest literal part first); ``{x+}`` and ANY last."""
     literal = len(re.sub(r"\{[^}]*\}", "", route.path))
     return "+}" in route.path, -literal, route.method == "ANY"
 
 
 def cognito_claims(claims: Mapping[str, Any]) -> dict[str, str]:
-    """Claims as the REST API's Cognito authorizer passes them: strings, dates as ``Thu Nov 26 10:00:00 UTC 2026``."""
+    """Claims as a REST API's Cognito authorizer passes them: all strings, and dates rendered
+    like ``Thu Nov 26 10:00:00 UTC 2026``."""
     rendered = {}
     for name, value in claims.items():
         if name in COGNITO_DATE_CLAIMS and isinstance(value, int):
@@ -138,7 +140,7 @@ def build_event(
     claims: Mapping[str, str] | None = None,
     stage: str = STAGE,
 ) -> dict[str, Any]:
-    """The REST API (payload v1) proxy event for a request to ``target`` (path + query) on ``route``."""
+    """The REST API (payload v1) proxy event for a request to ``target`` (path?query)."""
     url = urlsplit(target)
     multi_headers: dict[str, list[str]] = {}
     for name, value in headers:
@@ -166,10 +168,14 @@ def build_event(
         "requestId": str(uuid.uuid4()),
         "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "requestTimeEpoch": int(now.timestamp() * 1000),
-        "domainName": next((v[-1] for k, v in multi_headers.items() if k.lower() == "host"), "localhost"),
+        "domainName": next(
+            (v[-1] for k, v in multi_headers.items() if k.lower() == "host"), "localhost"
+        ),
         "identity": {
             "sourceIp": source_ip,
-            "userAgent": next((v[-1] for k, v in multi_headers.items() if k.lower() == "user-agent"), None),
+            "userAgent": next(
+                (v[-1] for k, v in multi_headers.items() if k.lower() == "user-agent"), None
+            ),
         },
     }
     if claims is not None:
@@ -191,7 +197,7 @@ def build_event(
 
 
 def scheduled_event(schedule: Schedule, region: str = DEFAULT_REGION) -> dict[str, Any]:
-    """What EventBridge sends a function on a schedule (or the event's Input, when the template sets one)."""
+    """What EventBridge sends on a schedule (or the event's Input, when the template sets one)."""
     if schedule.input is not None:
         event: dict[str, Any] = json.loads(schedule.input)
         return event
@@ -203,16 +209,22 @@ def scheduled_event(schedule: Schedule, region: str = DEFAULT_REGION) -> dict[st
         "account": ACCOUNT_ID,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedule.function_id}{schedule.event_id}"],
+        "resources": [
+            f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{schedule.function_id}{schedule.event_id}"
+        ],
         "detail": {},
     }
 
 
 def proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body from a handler's proxy result; TypeError/KeyError/ValueError if malformed."""
+    """Status, headers and body of a handler's proxy result; TypeError/KeyError/ValueError if
+    it is malformed (API Gateway answers 502 then)."""
     if not isinstance(result, dict):
         raise TypeError(f"Malformed Lambda proxy response: {type(result).__name__}")
-    merged = {name: [str(v) for v in values] for name, values in (result.get("multiValueHeaders") or {}).items()}
+    merged = {
+        name: [str(v) for v in values]
+        for name, values in (result.get("multiValueHeaders") or {}).items()
+    }
     for name, value in (result.get("headers") or {}).items():
         if str(value) not in (values := merged.setdefault(name, [])):
             values.append(str(value))
@@ -224,7 +236,7 @@ def proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, payload
 
 
-# -- server ------------------------------------------------------------------------------------------
+# -- server --------------------------------------------------------------------------------------
 
 
 class LocalApiServer(ThreadingHTTPServer):
@@ -232,14 +244,18 @@ class LocalApiServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], template: Mapping[str, Any], *, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self, address: tuple[str, int], template: Mapping[str, Any], *, region: str = DEFAULT_REGION
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self.template = template
         self.region = region
         self.routes = sorted(api_routes(template), key=_route_priority)
         self.schedules = schedules(template)
         self._handlers: dict[str, Handler] = {}
-        self._locks = {function_id: threading.Lock() for function_id in {t.function_id for t in self.targets}}
+        self._locks = {
+            function_id: threading.Lock() for function_id in {t.function_id for t in self.targets}
+        }
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
 
@@ -259,11 +275,14 @@ class LocalApiServer(ThreadingHTTPServer):
         return None
 
     def invoke(self, target: Route | Schedule, event: dict[str, Any]) -> Any:
-        """Call the target's handler (imported on first use) with a fresh context, one call per function at a time."""
+        """Call the target's handler (imported on first use) with a fresh context; one call per
+        function at a time."""
         with self._locks[target.function_id]:
             handler = self._handlers.get(target.function_id)
             if handler is None:
-                handler = self._handlers[target.function_id] = load_handler(target.code_uri, target.handler)
+                handler = self._handlers[target.function_id] = load_handler(
+                    target.code_uri, target.handler
+                )
             properties = function_properties(self.template, target.function_id)
             context = LambdaContext(
                 target.function_id,
@@ -275,11 +294,15 @@ class LocalApiServer(ThreadingHTTPServer):
 
     def start_scheduler(self) -> None:
         if self.schedules and self._scheduler is None:
-            self._scheduler = threading.Thread(target=self._run_schedules, name="local-scheduler", daemon=True)
+            self._scheduler = threading.Thread(
+                target=self._run_schedules, name="local-scheduler", daemon=True
+            )
             self._scheduler.start()
 
     def _run_schedules(self) -> None:
-        due = {schedule: time.monotonic() + schedule.interval_seconds for schedule in self.schedules}
+        due = {
+            schedule: time.monotonic() + schedule.interval_seconds for schedule in self.schedules
+        }
         while True:
             schedule = min(due, key=due.__getitem__)
             if self._stop.wait(max(0.0, due[schedule] - time.monotonic())):
@@ -333,11 +356,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         self._send(status, headers, payload)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_request
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_request  # noqa: N815 - stdlib names
+    do_HEAD = do_OPTIONS = handle_request  # noqa: N815
 
     def _authorize(self) -> dict[str, str] | None:
         header = self.headers.get("Authorization", "")
-        token = header[7:] if header[:7].lower() == "bearer " else header  # Cognito also takes the bare token
+        # "Bearer <jwt>"; like Cognito authorizers, the bare token is accepted too.
+        token = header[7:] if header[:7].lower() == "bearer " else header
         try:
             return cognito_claims(verify(token.strip()))
         except jwt.InvalidTokenError:
@@ -357,7 +382,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send_json(200, {"function": function_id, "result": result})
 
     def _send_json(self, status: int, body: Any) -> None:
-        self._send(status, [("Content-Type", "application/json")], json.dumps(body, default=str).encode())
+        self._send(
+            status, [("Content-Type", "application/json")], json.dumps(body, default=str).encode()
+        )
 
     def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
         self.send_response(status)
@@ -384,7 +411,9 @@ def serve(
     """Start the API on a background thread (``port=0`` picks a free one; see ``server.url``).
     Stop it with ``server.shutdown(); server.server_close()``."""
     server = LocalApiServer(
-        (host, port), template or load_template(), region=region or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+        (host, port),
+        template or load_template(),
+        region=region or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
     )
     thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
     thread.start()
@@ -393,26 +422,35 @@ def serve(
     return server, thread
 
 
-# -- environment and main ----------------------------------------------------------------------------
+# -- environment and main ------------------------------------------------------------------------
 
 
 def local_table_names(template: Mapping[str, Any], table_name: str) -> dict[str, str]:
     """The first table gets ``table_name``; any other one ``<table_name>-<LogicalId>``."""
     ids = [definition["logical_id"] for definition in table_definitions(template)]
-    return {logical_id: table_name if i == 0 else f"{table_name}-{logical_id}" for i, logical_id in enumerate(ids)}
+    return {
+        logical_id: table_name if i == 0 else f"{table_name}-{logical_id}"
+        for i, logical_id in enumerate(ids)
+    }
 
 
 def local_environment(
-    template: Mapping[str, Any], table_names: Mapping[str, str], overrides: Mapping[str, str] | None = None
+    template: Mapping[str, Any],
+    table_names: Mapping[str, str],
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The union of every function's environment (a warning when two disagree), then ``overrides``."""
+    """The union of every function's environment (warns when two disagree), then ``overrides``."""
     environment: dict[str, str] = {}
     targets: list[Route | Schedule] = [*api_routes(template), *schedules(template)]
     function_ids = {target.function_id for target in targets}
     for function_id in sorted(function_ids):
-        for name, value in function_environment(template, function_id, table_names=table_names).items():
+        for name, value in function_environment(
+            template, function_id, table_names=table_names
+        ).items():
             if environment.setdefault(name, value) != value:
-                logger.warning("%s differs between functions; using %r locally", name, environment[name])
+                logger.warning(
+                    "%s differs between functions; using %r locally", name, environment[name]
+                )
     return {**environment, **(overrides or {})}
 
 
@@ -429,17 +467,20 @@ def aws_environment(dynamodb_endpoint: str, region: str = DEFAULT_REGION) -> dic
 
 
 def env_vars_file(path: Path, template: Mapping[str, Any]) -> dict[str, str]:
-    """Variables from a ``sam local --env-vars`` file: its "Parameters", then each function's section."""
+    """Variables of a ``sam local --env-vars`` file: its "Parameters", then each function's."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    sections = [data.get("Parameters", {})] + [data.get(function_id, {}) for function_id in template["Resources"]]
+    sections = [data.get("Parameters", {})] + [
+        data.get(function_id, {}) for function_id in template["Resources"]
+    ]
     return {name: str(value) for section in sections for name, value in section.items()}
 
 
 def _seed_demo() -> Any:
-    """``local.seed.seed_demo()`` when that module exists."""
-    if importlib.util.find_spec("local.seed") is None:
-        return None
-    return importlib.import_module("local.seed").seed_demo()
+    """``seed_demo()`` of the first of SEED_MODULES that exists (None if none does)."""
+    for name in SEED_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            return importlib.import_module(name).seed_demo()
+    return None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -447,18 +488,28 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m local.server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m local.server", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--port", type=int, default=3000, help="API port (default 3000)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--dynamodb-port", type=int, default=8000, help="DynamoDB Local port (default 8000)")
+    parser.add_argument(
+        "--dynamodb-port", type=int, default=8000, help="DynamoDB Local port (default 8000)"
+    )
     parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
-    parser.add_argument("--env-vars", type=Path, help="a sam local --env-vars JSON file (e.g. events/env.json)")
     parser.add_argument(
-        "--no-dynamodb", action="store_true", help="use the running endpoint in $AWS_ENDPOINT_URL_DYNAMODB"
+        "--env-vars", type=Path, help="a sam local --env-vars JSON file (e.g. events/env.json)"
+    )
+    parser.add_argument(
+        "--no-dynamodb",
+        action="store_true",
+        help="use the running endpoint in $AWS_ENDPOINT_URL_DYNAMODB",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)  # stop like Ctrl-C, so the cleanup below runs
 
@@ -473,7 +524,9 @@ def main(argv: list[str] | None = None) -> None:
                 endpoint = stack.enter_context(DynamoDBLocal(port=args.dynamodb_port)).endpoint
             table_names = local_table_names(template, args.table_name)
             overrides = env_vars_file(args.env_vars, template) if args.env_vars else {}
-            os.environ.update(local_environment(template, table_names, {**overrides, **aws_environment(endpoint)}))
+            os.environ.update(
+                local_environment(template, table_names, {**overrides, **aws_environment(endpoint)})
+            )
             create_tables(boto3.client("dynamodb"), template, table_names)
             seeded = _seed_demo()
             server, _ = serve(args.port, template=template, host=args.host, run_schedules=True)
@@ -482,7 +535,8 @@ def main(argv: list[str] | None = None) -> None:
 
             print(f"API        {server.url}", flush=True)
             for route in server.routes:
-                print(f"  {route.method:6} {route.path:28} {route.function_id}{'' if route.auth_none else '  (token)'}")
+                auth = "" if route.auth_none else "  (token)"
+                print(f"  {route.method:6} {route.path:28} {route.function_id}{auth}")
             for schedule in server.schedules:
                 print(f"  POST   /_local/schedules/{schedule.function_id}  ({schedule.expression})")
             print(f"DynamoDB   {endpoint}  tables: {', '.join(table_names.values())}")

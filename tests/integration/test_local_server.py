@@ -1,4 +1,4 @@
-"""local.server answers like API Gateway in front of the template's functions (fake handlers here)."""
+"""local.server answers like API Gateway before the template's functions (fake handlers here)."""
 
 import base64
 import http.client
@@ -16,17 +16,16 @@ from typing import Any
 
 import jwt
 import pytest
-import yaml
 
 from local import server as local_server
 from local.auth import ISSUER, mint_token, verify
 from local.dynamodb_local import free_port
 from local.server import LocalApiServer, build_event, local_environment, serve
-from local.template import CfnLoader, Handler, Route, load_template
+from local.template import Handler, Route, load_template, parse_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TEMPLATE = yaml.load(  # noqa: S506 - CfnLoader is a SafeLoader
+TEMPLATE = parse_template(
     """
 Resources:
   Api:
@@ -38,8 +37,12 @@ Resources:
       CodeUri: functions/tickets/
       Handler: app.lambda_handler
       Events:
-        Get: {Type: Api, Properties: {RestApiId: !Ref Api, Path: '/tickets/{ticket_id}', Method: GET}}
-        Search: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /tickets/search, Method: GET}}
+        Get:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: '/tickets/{ticket_id}', Method: GET}
+        Search:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /tickets/search, Method: GET}
   Hooks:
     Type: AWS::Serverless::Function
     Properties:
@@ -48,7 +51,11 @@ Resources:
       Events:
         Receive:
           Type: Api
-          Properties: {RestApiId: !Ref Api, Path: '/webhooks/{channel}', Method: POST, Auth: {Authorizer: NONE}}
+          Properties:
+            RestApiId: !Ref Api
+            Path: /webhooks/{channel}
+            Method: POST
+            Auth: {Authorizer: NONE}
   Closer:
     Type: AWS::Serverless::Function
     Properties:
@@ -56,15 +63,22 @@ Resources:
       Handler: app.lambda_handler
       Events:
         Every: {Type: Schedule, Properties: {Schedule: rate(15 minutes)}}
-""",
-    Loader=CfnLoader,
+"""
 )
-TICKET_ROUTE = Route("GET", "/tickets/{ticket_id}", "Tickets", "functions/tickets/", "app.lambda_handler", False, "Get")
+TICKET_ROUTE = Route(
+    "GET",
+    "/tickets/{ticket_id}",
+    "Tickets",
+    "functions/tickets/",
+    "app.lambda_handler",
+    False,
+    "Get",
+)
 
 
 @dataclass
 class FakeFunctions:
-    """Stands in for load_handler: records (code_uri, event, context) and answers with ``respond``."""
+    """Stands in for load_handler: records (code_uri, event, context), answers with ``respond``."""
 
     calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)
     respond: Callable[[dict[str, Any]], Any] = lambda event: {"statusCode": 200, "body": "ok"}
@@ -96,9 +110,13 @@ def api(fake: FakeFunctions) -> Iterator[LocalApiServer]:
 
 
 def call(
-    server: LocalApiServer, method: str, target: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    server: LocalApiServer,
+    method: str,
+    target: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=5)  # type: ignore[misc]
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
     try:
         connection.request(method, target, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -111,7 +129,7 @@ def bearer(token: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token or mint_token('agent-7', 'ws-9')}"}
 
 
-# -- auth ----------------------------------------------------------------------------------------------
+# -- auth ------------------------------------------------------------------------------------------
 
 
 def test_minted_token_verifies_with_the_claims_the_api_reads() -> None:
@@ -120,10 +138,16 @@ def test_minted_token_verifies_with_the_claims_the_api_reads() -> None:
     claims = verify(mint_token("agent-1", "ws-1", hours=1))
 
     # THEN it carries the agent, workspace and issuer
-    assert (claims["sub"], claims["custom:workspace_id"], claims["iss"]) == ("agent-1", "ws-1", ISSUER)
+    assert (claims["sub"], claims["custom:workspace_id"], claims["iss"]) == (
+        "agent-1",
+        "ws-1",
+        ISSUER,
+    )
 
 
-def test_tokens_with_another_secret_or_expired_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tokens_with_another_secret_or_expired_are_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # GIVEN a token signed with another secret and an expired one
     monkeypatch.setenv("TICKET_ENGINE_JWT_SECRET", "another-secret-of-enough-length")
     foreign = mint_token()
@@ -148,26 +172,47 @@ def test_auth_cli_prints_a_valid_token() -> None:
     assert verify(output.strip())["sub"] == "a-cli"
 
 
-# -- events ----------------------------------------------------------------------------------------------
+# -- events ----------------------------------------------------------------------------------------
 
 
 def test_event_carries_path_query_and_headers_as_sent() -> None:
-    # GIVEN a request with an encoded path parameter, repeated and blank query values and mixed-case headers
-    headers = [("X-Custom-Header", "one"), ("x-lower", "a"), ("x-lower", "b"), ("Host", "localhost:3000")]
+    # GIVEN an encoded path parameter, repeated and blank query values and mixed-case headers
+    headers = [
+        ("X-Custom-Header", "one"),
+        ("x-lower", "a"),
+        ("x-lower", "b"),
+        ("Host", "localhost:3000"),
+    ]
 
     # WHEN the event is built
-    event = build_event(TICKET_ROUTE, "GET", "/tickets/t%2F1?status=open&tag=a&tag=b&empty=", headers, None)
+    event = build_event(
+        TICKET_ROUTE, "GET", "/tickets/t%2F1?status=open&tag=a&tag=b&empty=", headers, None
+    )
 
     # THEN it has API Gateway's v1 shape
-    assert (event["resource"], event["path"], event["httpMethod"]) == ("/tickets/{ticket_id}", "/tickets/t%2F1", "GET")
-    assert event["pathParameters"] == {"ticket_id": "t%2F1"}  # API Gateway does not decode path parameters
+    assert (event["resource"], event["path"], event["httpMethod"]) == (
+        "/tickets/{ticket_id}",
+        "/tickets/t%2F1",
+        "GET",
+    )
+    assert event["pathParameters"] == {
+        "ticket_id": "t%2F1"
+    }  # API Gateway does not decode path parameters
     assert event["queryStringParameters"] == {"status": "open", "tag": "b", "empty": ""}
-    assert event["multiValueQueryStringParameters"] == {"status": ["open"], "tag": ["a", "b"], "empty": [""]}
+    assert event["multiValueQueryStringParameters"] == {
+        "status": ["open"],
+        "tag": ["a", "b"],
+        "empty": [""],
+    }
     assert event["headers"] == {"X-Custom-Header": "one", "x-lower": "b", "Host": "localhost:3000"}
     assert event["multiValueHeaders"]["x-lower"] == ["a", "b"]
     assert (event["body"], event["isBase64Encoded"]) == (None, False)
     context = event["requestContext"]
-    assert (context["resourcePath"], context["httpMethod"], context["stage"]) == ("/tickets/{ticket_id}", "GET", "local")
+    assert (context["resourcePath"], context["httpMethod"], context["stage"]) == (
+        "/tickets/{ticket_id}",
+        "GET",
+        "local",
+    )
     assert context["identity"]["sourceIp"] == "127.0.0.1"
     assert "authorizer" not in context
 
@@ -189,7 +234,7 @@ def test_event_without_query_or_path_parameters_has_nulls() -> None:
 @pytest.mark.parametrize(
     ("body", "expected", "is_base64"),
     [
-        ("héllo {\"a\": 1}".encode(), "héllo {\"a\": 1}", False),
+        ('héllo {"a": 1}'.encode(), 'héllo {"a": 1}', False),
         (b"\xff\xd8\xff\x00binary", base64.b64encode(b"\xff\xd8\xff\x00binary").decode(), True),
     ],
 )
@@ -207,7 +252,9 @@ def test_local_environment_is_the_union_of_function_environments() -> None:
     template = load_template()
 
     # WHEN the server's environment is built with an override
-    env = local_environment(template, {"TicketTable": "ticket-engine-local"}, {"POWERTOOLS_LOG_LEVEL": "DEBUG"})
+    env = local_environment(
+        template, {"TicketTable": "ticket-engine-local"}, {"POWERTOOLS_LOG_LEVEL": "DEBUG"}
+    )
 
     # THEN globals, every function's own variables and the override are there
     assert env["TABLE_NAME"] == "ticket-engine-local"
@@ -215,7 +262,7 @@ def test_local_environment_is_the_union_of_function_environments() -> None:
     assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
 
 
-# -- over HTTP -------------------------------------------------------------------------------------------
+# -- over HTTP -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -223,7 +270,9 @@ def test_local_environment_is_the_union_of_function_environments() -> None:
     [{}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic dXNlcjpwYXNz"}],
     ids=["missing", "garbage", "not-bearer"],
 )
-def test_protected_route_without_a_valid_token_is_401(api: LocalApiServer, fake: FakeFunctions, headers: dict[str, str]) -> None:
+def test_protected_route_without_a_valid_token_is_401(
+    api: LocalApiServer, fake: FakeFunctions, headers: dict[str, str]
+) -> None:
     # GIVEN a route behind the Cognito authorizer
     # WHEN it is called without a valid token
     status, _, body = call(api, "GET", "/tickets/t1", headers)
@@ -233,10 +282,14 @@ def test_protected_route_without_a_valid_token_is_401(api: LocalApiServer, fake:
     assert fake.calls == []
 
 
-def test_protected_route_rejects_expired_and_foreign_tokens(api: LocalApiServer, fake: FakeFunctions) -> None:
+def test_protected_route_rejects_expired_and_foreign_tokens(
+    api: LocalApiServer, fake: FakeFunctions
+) -> None:
     # GIVEN an expired token and one signed with another key
     now = datetime.now(UTC)
-    foreign = jwt.encode({"sub": "a", "iss": ISSUER, "iat": now, "exp": now + timedelta(hours=1)}, "x" * 32, "HS256")
+    foreign = jwt.encode(
+        {"sub": "a", "iss": ISSUER, "iat": now, "exp": now + timedelta(hours=1)}, "x" * 32, "HS256"
+    )
 
     # WHEN / THEN both get 401 without invoking
     for token in (mint_token(hours=-1), foreign):
@@ -244,7 +297,9 @@ def test_protected_route_rejects_expired_and_foreign_tokens(api: LocalApiServer,
     assert fake.calls == []
 
 
-def test_claims_reach_the_handler_as_cognito_strings(api: LocalApiServer, fake: FakeFunctions) -> None:
+def test_claims_reach_the_handler_as_cognito_strings(
+    api: LocalApiServer, fake: FakeFunctions
+) -> None:
     # GIVEN a valid token
     # WHEN a protected route is called
     status, _, _ = call(api, "GET", "/tickets/t1", bearer())
@@ -256,7 +311,9 @@ def test_claims_reach_the_handler_as_cognito_strings(api: LocalApiServer, fake: 
     assert code_uri == "functions/tickets/"
     assert (claims["sub"], claims["custom:workspace_id"]) == ("agent-7", "ws-9")
     assert all(isinstance(value, str) for value in claims.values())
-    assert claims["exp"].endswith(f"UTC {datetime.now(UTC).year}") or claims["exp"].endswith(f"UTC {datetime.now(UTC).year + 1}")
+    assert claims["exp"].endswith(f"UTC {datetime.now(UTC).year}") or claims["exp"].endswith(
+        f"UTC {datetime.now(UTC).year + 1}"
+    )
     assert (context.function_name, context.get_remaining_time_in_millis() > 0) == ("Tickets", True)
 
 
@@ -270,12 +327,16 @@ def test_literal_route_wins_over_a_parameter(api: LocalApiServer, fake: FakeFunc
     assert (event["resource"], event["pathParameters"]) == ("/tickets/search", None)
 
 
-def test_open_route_passes_binary_body_and_header_casing(api: LocalApiServer, fake: FakeFunctions) -> None:
+def test_open_route_passes_binary_body_and_header_casing(
+    api: LocalApiServer, fake: FakeFunctions
+) -> None:
     # GIVEN an Authorizer: NONE route and a binary body with a mixed-case signature header
     body = bytes(range(256))
 
     # WHEN it is posted without a token
-    status, _, _ = call(api, "POST", "/webhooks/whatsapp?x=1", {"X-Hub-Signature-256": "sha256=ab"}, body)
+    status, _, _ = call(
+        api, "POST", "/webhooks/whatsapp?x=1", {"X-Hub-Signature-256": "sha256=ab"}, body
+    )
 
     # THEN the handler gets the path parameter, the header as sent and the body as base64
     assert status == 200
@@ -301,7 +362,12 @@ def test_handler_response_is_written_back(api: LocalApiServer, fake: FakeFunctio
     status, headers, body = call(api, "POST", "/webhooks/x", body=b"{}")
 
     # THEN status, headers and the decoded body come back
-    assert (status, headers["Content-Type"], headers["X-One"], body) == (201, "image/png", "1", b"\x89PNG")
+    assert (status, headers["Content-Type"], headers["X-One"], body) == (
+        201,
+        "image/png",
+        "1",
+        b"\x89PNG",
+    )
     assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
 
 
@@ -313,8 +379,12 @@ def test_unknown_route_is_404(api: LocalApiServer, fake: FakeFunctions) -> None:
     assert fake.calls == []
 
 
-@pytest.mark.parametrize("respond", [lambda e: 1 / 0, lambda e: "not a proxy response"], ids=["raises", "malformed"])
-def test_failing_handler_is_502(api: LocalApiServer, fake: FakeFunctions, respond: Callable[[dict[str, Any]], Any]) -> None:
+@pytest.mark.parametrize(
+    "respond", [lambda e: 1 / 0, lambda e: "not a proxy response"], ids=["raises", "malformed"]
+)
+def test_failing_handler_is_502(
+    api: LocalApiServer, fake: FakeFunctions, respond: Callable[[dict[str, Any]], Any]
+) -> None:
     # GIVEN a handler that raises or returns something API Gateway cannot use
     fake.respond = respond
 
@@ -336,7 +406,11 @@ def test_schedule_route_sends_a_scheduled_event(api: LocalApiServer, fake: FakeF
     assert (status, json.loads(body)) == (200, {"function": "Closer", "result": {"closed": 2}})
     [(code_uri, event, _)] = fake.calls
     assert code_uri == "functions/closer/"
-    assert (event["detail-type"], event["source"], event["detail"]) == ("Scheduled Event", "aws.events", {})
+    assert (event["detail-type"], event["source"], event["detail"]) == (
+        "Scheduled Event",
+        "aws.events",
+        {},
+    )
     assert {"version", "id", "account", "time", "region", "resources"} <= set(event)
     assert call(api, "POST", "/_local/schedules/Tickets")[0] == 404
 
@@ -363,7 +437,7 @@ def test_scheduler_fires_on_the_rate(fake: FakeFunctions) -> None:
 
 def test_project_routes_need_tokens_where_the_template_says(fake: FakeFunctions) -> None:
     # GIVEN the server on the project's own template
-    server, thread = serve(0, template=load_template())
+    server, _ = serve(0, template=load_template())
     try:
         # WHEN the agent API and the webhook are called without a token
         tickets = call(server, "GET", "/tickets")[0]
@@ -378,15 +452,20 @@ def test_project_routes_need_tokens_where_the_template_says(fake: FakeFunctions)
 
 
 def _dynamodb_local_running(port: int) -> bool:
-    return subprocess.run(["pgrep", "-f", f"DynamoDBLocal.jar.*-port {port}"], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["pgrep", "-f", f"DynamoDBLocal.jar.*-port {port}"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_main_serves_and_leaves_no_jvm_after_sigterm() -> None:
     # GIVEN `python -m local.server` on free ports
     api_port, db_port = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.server", "--port", str(api_port), "--dynamodb-port", str(db_port),
-         "--table-name", "main-test"],
+        [sys.executable, "-m", "local.server", "--port", str(api_port),
+         "--dynamodb-port", str(db_port), "--table-name", "main-test"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
     )  # fmt: skip
     try:
