@@ -28,7 +28,10 @@ node_modules/.installed: package.json package-lock.json
 
 ## The local stack: DynamoDB Local :8000 + the template's HTTP API on :3000 + its schedules.
 run: setup
-	$(PY) -m local.server
+	PYTHONPATH=.:layers/ticketing $(PY) -m local.server \
+	  --env LOCAL_SECRETS_FILE=local/secrets.json \
+	  --env META_VERIFY_TOKEN_REF=local:meta-verify-token \
+	  --env META_APP_ID=1517776481860111
 
 ## Everything CI checks: lint, types, template, build, the whole test suite.
 test: setup $(SAM_VENV)/.installed
@@ -53,10 +56,10 @@ pytest:
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) -m bench
+	PYTHONPATH=.:layers/ticketing $(PY) -m bench
 
 events:
-	$(PY) -m local.demo events
+	PYTHONPATH=.:layers/ticketing $(PY) -m local.demo events
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) node_modules

@@ -21,8 +21,6 @@ import argparse
 import base64
 import contextlib
 import functools
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -67,7 +65,6 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_TABLE_NAME = "ticket-engine-local"
 SCHEDULE_PATH = re.compile(r"/_local/schedules/(?P<function_id>[^/]+)/?")
 COGNITO_DATE_CLAIMS = ("exp", "iat", "auth_time")
-SEED_MODULES = ("local.seed", "local.demo")  # each would define seed_demo() -> dict
 
 
 class LambdaContext:
@@ -476,11 +473,17 @@ def env_vars_file(path: Path, template: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _seed_demo() -> Any:
-    """``seed_demo()`` of the first of SEED_MODULES that exists (None if none does)."""
-    for name in SEED_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            return importlib.import_module(name).seed_demo()
-    return None
+    """The demo workspace and its connections (local/demo.py)."""
+    from local.demo import seed_demo
+
+    return seed_demo()
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not (sep and name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -498,8 +501,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH)
+    parser.add_argument("--env-vars", type=Path, help="variables from a sam local --env-vars file")
     parser.add_argument(
-        "--env-vars", type=Path, help="a sam local --env-vars JSON file (e.g. events/env.json)"
+        "--env",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable for every function (repeatable; wins over --env-vars)",
     )
     parser.add_argument(
         "--no-dynamodb",
@@ -510,6 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)  # stop like Ctrl-C, so the cleanup below runs
 
@@ -524,9 +534,9 @@ def main(argv: list[str] | None = None) -> None:
                 endpoint = stack.enter_context(DynamoDBLocal(port=args.dynamodb_port)).endpoint
             table_names = local_table_names(template, args.table_name)
             overrides = env_vars_file(args.env_vars, template) if args.env_vars else {}
-            os.environ.update(
-                local_environment(template, table_names, {**overrides, **aws_environment(endpoint)})
-            )
+            overrides |= dict(args.env)
+            overrides |= aws_environment(endpoint)
+            os.environ.update(local_environment(template, table_names, overrides))
             create_tables(boto3.client("dynamodb"), template, table_names)
             seeded = _seed_demo()
             server, _ = serve(args.port, template=template, host=args.host, run_schedules=True)

@@ -20,7 +20,7 @@ import pytest
 from local import server as local_server
 from local.auth import ISSUER, mint_token, verify
 from local.dynamodb_local import free_port
-from local.server import LocalApiServer, build_event, local_environment, serve
+from local.server import LocalApiServer, build_event, env_vars_file, local_environment, serve
 from local.template import Handler, Route, load_template, parse_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,6 +262,20 @@ def test_local_environment_is_the_union_of_function_environments() -> None:
     assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
 
 
+def test_env_vars_file_is_read_like_sam_local(tmp_path: Path) -> None:
+    # GIVEN a sam local --env-vars file with Parameters and a section per function
+    path = tmp_path / "env.json"
+    path.write_text(
+        json.dumps({"Parameters": {"A": "1", "B": "1"}, "Hooks": {"B": 2}, "Nope": {"C": 3}})
+    )
+
+    # WHEN it is read for the template
+    env = env_vars_file(path, TEMPLATE)
+
+    # THEN Parameters apply, the template's functions override them, and other sections are ignored
+    assert env == {"A": "1", "B": "2"}
+
+
 # -- over HTTP -------------------------------------------------------------------------------------
 
 
@@ -452,21 +466,18 @@ def test_project_routes_need_tokens_where_the_template_says(fake: FakeFunctions)
 
 
 def _dynamodb_local_running(port: int) -> bool:
-    return (
-        subprocess.run(
-            ["pgrep", "-f", f"DynamoDBLocal.jar.*-port {port}"], capture_output=True
-        ).returncode
-        == 0
-    )
+    pattern = f"DynamoDBLocal.jar.*-port {port}"
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
 
 
 def test_main_serves_and_leaves_no_jvm_after_sigterm() -> None:
     # GIVEN `python -m local.server` on free ports
     api_port, db_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((".", "layers/ticketing"))}  # as `make run`
     process = subprocess.Popen(
         [sys.executable, "-m", "local.server", "--port", str(api_port),
          "--dynamodb-port", str(db_port), "--table-name", "main-test"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
         assert process.stdout is not None

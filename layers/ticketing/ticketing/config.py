@@ -19,7 +19,7 @@ class Settings(BaseModel):
     local_secrets_file: str | None = Field(default=None, alias="LOCAL_SECRETS_FILE")
     secrets_max_age_seconds: int = Field(default=300, alias="SECRETS_MAX_AGE_SECONDS", ge=0)
     connection_cache_seconds: int = Field(default=60, alias="CONNECTION_CACHE_SECONDS", ge=0)
-    max_webhook_body_bytes: int = Field(default=1_048_576, alias="MAX_WEBHOOK_BODY_BYTES", gt=0)
+    max_webhook_body_bytes: int = Field(default=4 * 1_048_576, alias="MAX_WEBHOOK_BODY_BYTES", gt=0)
 
 
 @lru_cache(maxsize=1)

@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from ticketing.channels.base import ChannelAdapter
+from ticketing.channels.instagram import InstagramAdapter
+from ticketing.channels.lazada import LazadaAdapter
 from ticketing.channels.line import LineAdapter
 from ticketing.channels.messenger import MessengerAdapter
+from ticketing.channels.shopee import ShopeeAdapter
+from ticketing.channels.whatsapp import WhatsAppAdapter
 from ticketing.errors import UnsupportedChannelError
 
 ADAPTERS: dict[str, ChannelAdapter[Any]] = {
-    adapter.channel.value: adapter for adapter in (MessengerAdapter(), LineAdapter())
+    adapter.channel.value: adapter
+    for adapter in (
+        MessengerAdapter(),
+        LineAdapter(),
+        WhatsAppAdapter(),
+        InstagramAdapter(),
+        ShopeeAdapter(),
+        LazadaAdapter(),
+    )
 }
 
 

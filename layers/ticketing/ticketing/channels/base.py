@@ -14,9 +14,13 @@ from pydantic import BaseModel, ValidationError
 from ticketing.clock import from_ms
 from ticketing.errors import MalformedPayloadError
 from ticketing.models.commands import ChannelCommand
-from ticketing.models.records import Channel
+from ticketing.models.records import Channel, ChannelConnection
 
 P = TypeVar("P", bound=BaseModel)
+
+# The latest millisecond timestamp a datetime can hold (9999-12-31T23:59:59.999Z): payload models
+# bound channel timestamps with it, so an absurd one is a 400 at parse, not a crash later.
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 def hmac_sha256(secret: str, raw: bytes) -> bytes:
@@ -52,8 +56,11 @@ class ChannelAdapter(ABC, Generic[P]):
         """The receiving accounts named by the payload (a Page id, a LINE bot id, …)."""
 
     @abstractmethod
-    def verify(self, raw: bytes, headers: Mapping[str, str], secret: str) -> bool:
-        """Constant-time check of the signature over the exact raw bytes. Headers: lowercased."""
+    def verify(
+        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
+    ) -> bool:
+        """Constant-time check of the signature over the exact raw bytes. Headers: lowercased.
+        ``connection.options`` carries non-secret signing inputs some channels need."""
 
     @abstractmethod
     def commands(self, payload: P) -> list[ChannelCommand]:

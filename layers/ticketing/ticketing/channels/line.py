@@ -9,9 +9,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ticketing.channels.base import ChannelAdapter, hmac_sha256, ms_to_datetime
+from ticketing.channels.base import (
+    MAX_EPOCH_MS,
+    ChannelAdapter,
+    hmac_sha256,
+    ms_to_datetime,
+)
 from ticketing.models.commands import ChannelCommand, CustomerMessageReceived, IgnoredEvent
-from ticketing.models.records import Attachment, AttachmentType, Channel
+from ticketing.models.records import Attachment, AttachmentType, Channel, ChannelConnection
 
 
 class _Model(BaseModel):
@@ -51,7 +56,7 @@ class DeliveryContext(_Model):
 class LineEvent(_Model):
     type: str
     mode: str | None = None
-    timestamp: int = Field(ge=0)
+    timestamp: int = Field(ge=0, le=MAX_EPOCH_MS)
     source: LineSource | None = None
     webhookEventId: str = Field(min_length=1)  # noqa: N815
     deliveryContext: DeliveryContext = Field(default_factory=DeliveryContext)  # noqa: N815
@@ -96,7 +101,9 @@ class LineAdapter(ChannelAdapter[LineWebhook]):
     def account_ids(self, payload: LineWebhook) -> set[str]:
         return {payload.destination}
 
-    def verify(self, raw: bytes, headers: Mapping[str, str], secret: str) -> bool:
+    def verify(
+        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
+    ) -> bool:
         expected = base64.b64encode(hmac_sha256(secret, raw))
         return hmac.compare_digest(expected, headers.get("x-line-signature", "").encode())
 

@@ -8,14 +8,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ticketing.channels.base import ChannelAdapter, hmac_sha256, ms_to_datetime
+from ticketing.channels.base import (
+    MAX_EPOCH_MS,
+    ChannelAdapter,
+    hmac_sha256,
+    ms_to_datetime,
+)
 from ticketing.models.commands import (
     ChannelCommand,
     CustomerMessageReceived,
     IgnoredEvent,
     OutboundMessageSeen,
 )
-from ticketing.models.records import Attachment, AttachmentType, Channel
+from ticketing.models.records import Attachment, AttachmentType, Channel, ChannelConnection
 
 
 class _Model(BaseModel):
@@ -50,7 +55,7 @@ class MessengerPostback(_Model):
 class MessagingEvent(_Model):
     sender: Party
     recipient: Party
-    timestamp: int = Field(ge=0)
+    timestamp: int = Field(ge=0, le=MAX_EPOCH_MS)
     message: MessengerMessage | None = None
     postback: MessengerPostback | None = None
 
@@ -116,7 +121,9 @@ class MessengerAdapter(ChannelAdapter[MessengerWebhook]):
     def account_ids(self, payload: MessengerWebhook) -> set[str]:
         return {entry.id for entry in payload.entry}
 
-    def verify(self, raw: bytes, headers: Mapping[str, str], secret: str) -> bool:
+    def verify(
+        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
+    ) -> bool:
         return verify_meta_signature(raw, headers, secret)
 
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:

@@ -48,4 +48,30 @@ class IgnoredEvent(_Command):
     reason: str
 
 
-ChannelCommand = CustomerMessageReceived | OutboundMessageSeen | IgnoredEvent
+class DeliveryStatusReported(_Command):
+    """The channel reports on an outbound message (WhatsApp ``statuses[]``). Reports arrive
+    unordered: storage moves a message's status forward only (sent → delivered → read; failed)."""
+
+    kind: Literal["delivery_status"] = "delivery_status"
+    channel_message_id: str = Field(min_length=1, description="The outbound message's channel id.")
+    status: Literal["sent", "delivered", "read", "failed"]
+    at: datetime = Field(description="The channel's timestamp of the status change.")
+    error: str | None = Field(default=None, description="Why it failed (code: title), if given.")
+
+
+class MessageDeleted(_Command):
+    """A message was unsent on the channel (Instagram ``is_deleted``): mark it, never drop it."""
+
+    kind: Literal["message_deleted"] = "message_deleted"
+    customer_id: str = Field(min_length=1)
+    channel_message_id: str = Field(min_length=1)
+    at: datetime
+
+
+ChannelCommand = (
+    CustomerMessageReceived
+    | OutboundMessageSeen
+    | IgnoredEvent
+    | DeliveryStatusReported
+    | MessageDeleted
+)

@@ -96,6 +96,10 @@ class ChannelConnection(_Record):
         description="Where the signing secret lives: ssm:/…, secretsmanager:…, local:…"
     )
     status: ConnectionStatus = ConnectionStatus.ACTIVE
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Non-secret channel settings (e.g. Shopee callback_url, Lazada app_key).",
+    )
 
 
 class Contact(_Record):

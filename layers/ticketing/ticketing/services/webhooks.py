@@ -103,14 +103,15 @@ def receive_webhook(
                 details={"channel": channel, "account_id": account_id},
             )
         accounts[account_id] = connection
-    for secret_ref in sorted({c.secret_ref for c in accounts.values()}):
+    # every receiving account's own secret must verify the one signature of the request
+    for connection in accounts.values():
         try:
-            secret = resolve_secret(secret_ref)
+            secret = resolve_secret(connection.secret_ref)
         except TicketEngineError:
             raise
         except Exception as exc:  # the secret store failed: retryable, not the sender's fault
             raise ConfigurationError("signing secret unavailable") from exc
-        if not adapter.verify(raw, headers, secret):
+        if not adapter.verify(raw, headers, secret, connection):
             raise InvalidSignatureError("webhook signature does not match")
 
     report = WebhookReport(channel=channel)
