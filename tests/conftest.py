@@ -25,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:
-    """The endpoint of one DynamoDB Local for the whole session (in memory; its JVM is killed at the end).
+    """One DynamoDB Local for the whole session (in memory; its JVM is killed at the end).
 
     Tests get their own table or ids; nothing global (env, clients) is set here.
     The jar comes from node_modules, or from $DYNAMODB_LOCAL_JAR.

@@ -39,6 +39,7 @@ from ticketing.config import get_settings
 from ticketing.errors import ConflictError, TicketEngineError
 from ticketing.models import Channel, TicketStatus, WorkspaceSettings
 from ticketing.repository import dynamodb as ddb
+from ticketing.repository import keys
 from ticketing.secrets import resolve_secret
 from ticketing.services import tickets, webhooks
 from ticketing.services.ingest import conversation_id_for
@@ -53,11 +54,13 @@ Answer = tuple[int, dict[str, Any]]
 
 # ---------------------------------------------------------------------------- drivers
 def _lambda_instance(index: int, events: list[dict[str, Any]], barrier: Any, out: Any) -> None:
-    """A fresh Lambda instance (forked): its own DynamoDB client and caches, events in turn."""
+    """A fresh, warm Lambda instance (forked): its own DynamoDB client (connected) and caches;
+    after the barrier it handles its events in turn."""
     try:
         ddb.dynamodb_client.cache_clear()
         ddb.get_repository.cache_clear()
         webhook_app.connections.cache_clear()
+        ddb.get_repository().get_workspace("warm-up")  # opens the client's connection
         barrier.wait(timeout=60)
         answers = []
         for event in events:
@@ -66,6 +69,11 @@ def _lambda_instance(index: int, events: list[dict[str, Any]], barrier: Any, out
         out.put((index, answers))
     except BaseException as exc:  # report it to the parent rather than die silently
         out.put((index, [(-1, {"exception": repr(exc)})]))
+
+
+def warm_up_lambda_code() -> None:
+    """Build boto3's model caches once before forking, as a deployment package's init would."""
+    ddb.dynamodb_client()
 
 
 def run_lambda_instances(
@@ -157,6 +165,7 @@ def race(
     """race(batches, start=None) → answers: one concurrent writer per batch, all released at
     once (after ``start()``, when given)."""
     if request.param == "lambda":
+        warm_up_lambda_code()
         return run_lambda_instances
     return ThreadDriver(wide_client, table_name).run
 
@@ -185,6 +194,13 @@ def ticket_messages(repo: Any, workspace_id: str, ticket_id: str) -> list[Any]:
 
 def conversation_tickets(repo: Any, workspace_id: str, conversation_id: str) -> list[Any]:
     return [t for t in all_tickets(repo, workspace_id) if t.conversation_id == conversation_id]
+
+
+def contenders(repo: Any, workspace_id: str) -> int:
+    """How many ticket numbers the workspace has drawn (one per attempt to open a ticket)."""
+    key = {k: {"S": v} for k, v in keys.workspace_key(workspace_id).items()}
+    item = repo.client.get_item(TableName=repo.table_name, Key=key, ConsistentRead=True)["Item"]
+    return int(item["ticket_seq"]["N"])
 
 
 def outcomes(answers: list[list[Answer]]) -> Counter[str]:
@@ -227,6 +243,9 @@ def test_simultaneous_first_messages_open_exactly_one_ticket(accounts, repo, rac
     assert [h.event for h in repo.list_history(accounts.workspace_id, ticket.ticket_id)] == [
         "created"
     ]
+    # AND the race was real: several writers found no ticket and tried to open one (each drew
+    # a ticket number first; numbers may have gaps, never duplicates)
+    assert contenders(repo, accounts.workspace_id) >= 2
     # AND one contact: the identity race has one winner too
     assert (
         repo.find_contact_id(accounts.workspace_id, Channel.MESSENGER, accounts.page_id, psid)
@@ -315,7 +334,7 @@ class Closer:
                     self.closed += 1
                 except ConflictError:
                     self.conflicts += 1
-                time.sleep(0.01)
+                time.sleep(0.003)
         except BaseException as exc:
             self.errors.put(exc)
 

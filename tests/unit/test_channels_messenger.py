@@ -746,11 +746,17 @@ def test_registry_unknown_channel_is_404(name):
     assert info.value.details == {"channel": name, "supported": sorted(ADAPTERS)}
 
 
-def test_only_messenger_supports_handshake():
-    # GIVEN the registered adapters
-    # WHEN asked for handshake support
-    # THEN Messenger does, LINE (no GET handshake) does not
-    assert {n: a.handshake_supported for n, a in ADAPTERS.items()} == {
-        "messenger": True,
-        "line": False,
-    }
+def test_registry_names_match_adapters():
+    # GIVEN the registry
+    # WHEN each entry is compared with its adapter's channel
+    # THEN the URL name is the channel's value, and every name is a known channel
+    assert {name: a.channel.value for name, a in ADAPTERS.items()} == {n: n for n in ADAPTERS}
+    assert set(ADAPTERS) <= {c.value for c in Channel}
+
+
+def test_handshake_support():
+    # GIVEN Messenger and LINE
+    # WHEN asked for GET handshake support
+    # THEN Messenger has it, LINE (no GET verification) does not
+    assert get_adapter("messenger").handshake_supported is True
+    assert get_adapter("line").handshake_supported is False

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def utc_now() -> datetime:
@@ -10,8 +13,10 @@ def utc_now() -> datetime:
 
 
 def to_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+    # exact integer arithmetic (both ways): float seconds lose a millisecond for some values,
+    # e.g. 33059094; naive values are taken as local time, as datetime.timestamp() does
+    return (value.astimezone(UTC) - _EPOCH) // _MS
 
 
 def from_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return _EPOCH + value * _MS

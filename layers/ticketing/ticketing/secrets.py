@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from ticketing.config import get_settings
 from ticketing.errors import ConfigurationError
@@ -60,7 +61,13 @@ def resolve_secret(ref: str) -> str:
         path = get_settings().local_secrets_file
         if not path:
             raise ConfigurationError("LOCAL_SECRETS_FILE is not set for a local: secret")
-        return str(_local_provider(path).get(name, max_age=max_age))
+        try:
+            return str(_local_provider(path).get(name, max_age=max_age))
+        except GetParameterError as exc:
+            # Powertools wraps whatever _get raises; surface our own error, not its wrapper
+            if isinstance(exc.__context__, ConfigurationError):
+                raise exc.__context__ from None
+            raise ConfigurationError("local secret unavailable", details={"ref": ref}) from exc
     from aws_lambda_powertools.utilities import parameters
 
     if scheme == "ssm":

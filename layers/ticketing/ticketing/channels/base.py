@@ -63,8 +63,11 @@ class ChannelAdapter(ABC, Generic[P]):
         ``connection.options`` carries non-secret signing inputs some channels need."""
 
     @abstractmethod
-    def commands(self, payload: P) -> list[ChannelCommand]:
-        """One channel-neutral command per event."""
+    def commands(
+        self, payload: P, connections: Mapping[str, ChannelConnection] | None = None
+    ) -> list[ChannelCommand]:
+        """One channel-neutral command per event. ``connections`` (by account id) gives the
+        verified connections, for channels whose translation needs their options."""
 
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         """GET verification: the challenge to echo, or None to refuse."""

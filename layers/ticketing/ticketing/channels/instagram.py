@@ -130,7 +130,9 @@ class InstagramAdapter(ChannelAdapter[InstagramWebhook]):
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         return meta_handshake(query, verify_token)
 
-    def commands(self, payload: InstagramWebhook) -> list[ChannelCommand]:
+    def commands(
+        self, payload: InstagramWebhook, connections: Mapping[str, ChannelConnection] | None = None
+    ) -> list[ChannelCommand]:
         out: list[ChannelCommand] = []
         for entry in payload.entry:
             # standby events (another app holds the thread) are stored too, never answered

@@ -202,7 +202,9 @@ class LazadaAdapter(ChannelAdapter[LazadaPush]):
             signed = app_key.encode() + raw
         return hmac_sha256(secret, signed).hex().encode()
 
-    def commands(self, payload: LazadaPush) -> list[ChannelCommand]:
+    def commands(
+        self, payload: LazadaPush, connections: Mapping[str, ChannelConnection] | None = None
+    ) -> list[ChannelCommand]:
         account_id = payload.seller_id
         message = payload.message
         if message is None:

@@ -107,7 +107,9 @@ class LineAdapter(ChannelAdapter[LineWebhook]):
         expected = base64.b64encode(hmac_sha256(secret, raw))
         return hmac.compare_digest(expected, headers.get("x-line-signature", "").encode())
 
-    def commands(self, payload: LineWebhook) -> list[ChannelCommand]:
+    def commands(
+        self, payload: LineWebhook, connections: Mapping[str, ChannelConnection] | None = None
+    ) -> list[ChannelCommand]:
         return [self._command(payload.destination, event) for event in payload.events]
 
     def _command(self, bot_id: str, event: LineEvent) -> ChannelCommand:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ticketing.channels.base import MAX_EPOCH_MS, ChannelAdapter, hmac_sha256
 from ticketing.models.commands import (
@@ -65,6 +65,14 @@ class ShopeeMessage(_Model):
     message_type: str
     content: dict[str, Any] = Field(default_factory=dict)
     created_timestamp: Seconds
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _tolerate_content(cls, value: Any) -> Any:
+        """Content keys are [uncertain]: a bare string is text; any other non-object is empty."""
+        if isinstance(value, str):
+            return {"text": value}
+        return value if isinstance(value, dict) else {}
 
 
 class ShopeeChatData(_Model):
@@ -186,12 +194,13 @@ class ShopeeAdapter(ChannelAdapter[ShopeePush]):
         return hmac_sha256(secret, signed).hex().encode()
 
     def commands(
-        self, payload: ShopeePush, connection: ChannelConnection | None = None
+        self, payload: ShopeePush, connections: Mapping[str, ChannelConnection] | None = None
     ) -> list[ChannelCommand]:
-        """``connection`` (optional) supplies ``options["shop_user_id"]`` for direction."""
+        """The shop's connection supplies ``options["shop_user_id"]`` for direction."""
         shop_id = payload.shop_id
         if not shop_id:
             return []
+        connection = (connections or {}).get(shop_id)
         if payload.code != WEBCHAT_PUSH_CODE or payload.data is None:
             return [
                 IgnoredEvent(

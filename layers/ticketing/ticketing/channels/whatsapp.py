@@ -1,11 +1,10 @@
 """WhatsApp Cloud API (shared/channels.md §2.3): Meta handshake and ``X-Hub-Signature-256``.
 
 Routing is on ``value.metadata.phone_number_id`` (a connection's ``account_id``), not on the WABA
-id in ``entry.id``. Changes with another ``field`` (template status, account updates, …) are
-acknowledged as :class:`IgnoredEvent`; they carry no phone number id, so they are attributed to
-the phone number id if present and otherwise to the WABA id (``entry.id``), which therefore must
-be resolvable too if the app subscribes to such fields (the webhook service decides what an
-unknown account means).
+id in ``entry.id``. Changes with another ``field`` are acknowledged as :class:`IgnoredEvent` when
+their value names a phone number id. WABA-level changes (template status, account updates, …)
+name none: they yield no command and no account, so an unconnected WABA id can never make a
+batch fail as "unknown account" (every command's account is one of ``account_ids``).
 
 Media **[uncertain]** (channels.md): messages carry ``{id, mime_type}``; ``GET /<MEDIA_ID>`` gives
 a short-lived URL fetched with a bearer token. So attachments hold ``media_id`` and ``mime_type``,
@@ -288,7 +287,12 @@ class WhatsAppAdapter(ChannelAdapter[WhatsAppWebhook]):
     handshake_supported = True
 
     def account_ids(self, payload: WhatsAppWebhook) -> set[str]:
-        return {self._account(entry, change) for entry in payload.entry for change in entry.changes}
+        return {
+            account
+            for entry in payload.entry
+            for change in entry.changes
+            if (account := self._account(change)) is not None
+        }
 
     def verify(
         self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
@@ -298,11 +302,15 @@ class WhatsAppAdapter(ChannelAdapter[WhatsAppWebhook]):
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         return meta_handshake(query, verify_token)
 
-    def commands(self, payload: WhatsAppWebhook) -> list[ChannelCommand]:
+    def commands(
+        self, payload: WhatsAppWebhook, connections: Mapping[str, ChannelConnection] | None = None
+    ) -> list[ChannelCommand]:
         out: list[ChannelCommand] = []
         for entry in payload.entry:
             for change in entry.changes:
-                account_id = self._account(entry, change)
+                account_id = self._account(change)
+                if account_id is None:
+                    continue  # WABA-level change: routes to no phone number (module docstring)
                 value = change.value
                 if value is None:
                     out.append(
@@ -327,10 +335,10 @@ class WhatsAppAdapter(ChannelAdapter[WhatsAppWebhook]):
         return out
 
     @staticmethod
-    def _account(entry: WaEntry, change: WaChange) -> str:
+    def _account(change: WaChange) -> str | None:
         if change.value is not None:
             return change.value.metadata.phone_number_id
-        return change.other_phone_number_id or entry.id
+        return change.other_phone_number_id
 
     def _message(
         self, account_id: str, message: WaMessage, names: Mapping[str, str | None]

@@ -33,6 +33,25 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
+class DeliveryStatus(StrEnum):
+    """Outbound delivery, in the only order it may move: a late report never moves it back."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+DELIVERY_RANK = {
+    DeliveryStatus.SENDING: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.FAILED: 4,
+}
+
+
 class AttachmentType(StrEnum):
     IMAGE = "image"
     VIDEO = "video"
@@ -162,6 +181,14 @@ class Message(_Record):
     attachments: list[Attachment] = Field(default_factory=list)
     sent_at: datetime = Field(description="The channel's own timestamp of the message.")
     received_at: datetime = Field(description="When Ticket Engine stored it.")
+    delivery_status: DeliveryStatus | None = Field(
+        default=None, description="Outbound only: the furthest delivery status reported."
+    )
+    delivery_status_at: datetime | None = None
+    delivery_error: str | None = None
+    deleted_at: datetime | None = Field(
+        default=None, description="Set when the customer unsent it; the message is kept."
+    )
 
 
 class HistoryEvent(_Record):

@@ -11,6 +11,7 @@ from ticketing.models.records import (
     ChannelConnection,
     Contact,
     Conversation,
+    DeliveryStatus,
     HistoryEvent,
     Message,
     Ticket,
@@ -125,6 +126,27 @@ class TicketRepository(Protocol):
         history: HistoryEvent,
         now: datetime,
     ) -> None: ...
+
+    def update_delivery_status(
+        self,
+        *,
+        workspace_id: str,
+        channel: Channel,
+        account_id: str,
+        channel_message_id: str,
+        status: DeliveryStatus,
+        at: datetime,
+        error: str | None,
+    ) -> bool: ...
+    def mark_message_deleted(
+        self,
+        *,
+        workspace_id: str,
+        channel: Channel,
+        account_id: str,
+        channel_message_id: str,
+        at: datetime,
+    ) -> bool: ...
 
     # reads
     def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None: ...

@@ -30,10 +30,12 @@ from pydantic import BaseModel
 from ticketing.config import get_settings
 from ticketing.errors import InvalidCursorError, StorageUnavailableError
 from ticketing.models.records import (
+    DELIVERY_RANK,
     Channel,
     ChannelConnection,
     Contact,
     Conversation,
+    DeliveryStatus,
     Direction,
     HistoryEvent,
     Message,
@@ -628,6 +630,72 @@ class DynamoTicketRepository:
             ("history", self._history_put(history)),
         ]
         self._raise_for(self._transact(items))
+
+    def update_delivery_status(
+        self,
+        *,
+        workspace_id: str,
+        channel: Channel,
+        account_id: str,
+        channel_message_id: str,
+        status: DeliveryStatus,
+        at: datetime,
+        error: str | None,
+    ) -> bool:
+        """Move an outbound message's status forward only; False if unknown or not newer."""
+        values: dict[str, Any] = {
+            ":s": status.value,
+            ":rank": DELIVERY_RANK[status],
+            ":at": at.isoformat().replace("+00:00", "Z"),
+        }
+        update = "SET delivery_status = :s, delivery_rank = :rank, delivery_status_at = :at"
+        if error:
+            update += ", delivery_error = :e"
+            values[":e"] = error
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=to_dynamo(
+                    keys.message_key(workspace_id, channel, account_id, channel_message_id)
+                ),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk) AND"
+                " (attribute_not_exists(delivery_rank) OR delivery_rank < :rank)",
+                ExpressionAttributeValues=_values(values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_message_deleted(
+        self,
+        *,
+        workspace_id: str,
+        channel: Channel,
+        account_id: str,
+        channel_message_id: str,
+        at: datetime,
+    ) -> bool:
+        """Mark a stored message as unsent by the customer (kept, never dropped)."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key=to_dynamo(
+                    keys.message_key(workspace_id, channel, account_id, channel_message_id)
+                ),
+                UpdateExpression="SET deleted_at = :at",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deleted_at)",
+                ExpressionAttributeValues=_values({":at": at.isoformat().replace("+00:00", "Z")}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # ------------------------------------------------------------------ reads
     def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None:

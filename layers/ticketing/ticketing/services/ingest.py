@@ -15,11 +15,17 @@ from typing import Literal
 
 from ticketing import ids
 from ticketing.errors import StorageUnavailableError
-from ticketing.models.commands import CustomerMessageReceived, OutboundMessageSeen
+from ticketing.models.commands import (
+    CustomerMessageReceived,
+    DeliveryStatusReported,
+    MessageDeleted,
+    OutboundMessageSeen,
+)
 from ticketing.models.records import (
     Assignee,
     Contact,
     Conversation,
+    DeliveryStatus,
     Direction,
     HistoryEvent,
     Message,
@@ -47,7 +53,17 @@ MAX_ATTEMPTS = 10
 CUSTOMER = "customer"
 
 Outcome = Literal[
-    "appended", "created", "reopened", "spam", "duplicate", "outbound_stored", "outbound_skipped"
+    "appended",
+    "created",
+    "reopened",
+    "spam",
+    "duplicate",
+    "outbound_stored",
+    "outbound_skipped",
+    "status_updated",
+    "status_stale",
+    "deleted_marked",
+    "deleted_unknown",
 ]
 
 
@@ -304,3 +320,32 @@ def record_outbound_message(
         except WriteConflictError:
             _backoff(attempt)
     raise StorageUnavailableError("the ticket kept changing; retry later")
+
+
+def apply_delivery_status(
+    repo: TicketRepository, workspace_id: str, cmd: DeliveryStatusReported
+) -> IngestResult:
+    """Statuses arrive unordered: the conditional update only ever moves a message forward."""
+    moved = repo.update_delivery_status(
+        workspace_id=workspace_id,
+        channel=cmd.channel,
+        account_id=cmd.account_id,
+        channel_message_id=cmd.channel_message_id,
+        status=DeliveryStatus(cmd.status),
+        at=cmd.at,
+        error=cmd.error,
+    )
+    return IngestResult("status_updated" if moved else "status_stale")
+
+
+def mark_message_deleted(
+    repo: TicketRepository, workspace_id: str, cmd: MessageDeleted
+) -> IngestResult:
+    marked = repo.mark_message_deleted(
+        workspace_id=workspace_id,
+        channel=cmd.channel,
+        account_id=cmd.account_id,
+        channel_message_id=cmd.channel_message_id,
+        at=cmd.at,
+    )
+    return IngestResult("deleted_marked" if marked else "deleted_unknown")

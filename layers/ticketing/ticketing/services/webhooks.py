@@ -22,13 +22,21 @@ from ticketing.errors import (
     TicketEngineError,
     UnknownAccountError,
 )
-from ticketing.models.commands import CustomerMessageReceived, OutboundMessageSeen
+from ticketing.models.commands import (
+    ChannelCommand,
+    CustomerMessageReceived,
+    DeliveryStatusReported,
+    MessageDeleted,
+    OutboundMessageSeen,
+)
 from ticketing.models.records import Channel, ChannelConnection, ConnectionStatus
 from ticketing.observability import logger
 from ticketing.repository.base import TicketRepository
 from ticketing.services.ingest import (
     IngestResult,
+    apply_delivery_status,
     ingest_customer_message,
+    mark_message_deleted,
     record_outbound_message,
 )
 
@@ -66,6 +74,14 @@ class WebhookReport:
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def _event_time(command: ChannelCommand, default: datetime) -> datetime:
+    if isinstance(command, (CustomerMessageReceived, OutboundMessageSeen)):
+        return command.sent_at
+    if isinstance(command, (DeliveryStatusReported, MessageDeleted)):
+        return command.at
+    return default
 
 
 def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
@@ -115,9 +131,9 @@ def receive_webhook(
             raise InvalidSignatureError("webhook signature does not match")
 
     report = WebhookReport(channel=channel)
-    commands = adapter.commands(payload)
+    commands = adapter.commands(payload, accounts)
     # channel time, not arrival order: a batch is stored oldest first
-    commands.sort(key=lambda c: getattr(c, "sent_at", now))
+    commands.sort(key=lambda c: _event_time(c, now))
     failures: list[StorageUnavailableError] = []
     for command in commands:
         report.events += 1
@@ -137,6 +153,10 @@ def receive_webhook(
                 result = record_outbound_message(
                     repo, connection.workspace_id, command, now, own_app_id=own_app_id
                 )
+            elif isinstance(command, DeliveryStatusReported):
+                result = apply_delivery_status(repo, connection.workspace_id, command)
+            elif isinstance(command, MessageDeleted):
+                result = mark_message_deleted(repo, connection.workspace_id, command)
             else:
                 report.count("ignored")
                 continue
