@@ -245,12 +245,6 @@ def test_env_file_names_template_functions():
     assert set(ENV_FILE) - {"Parameters"} <= functions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sam local applies --env-vars only to variables the template declares "
-    "(aws-sam-cli#1553, #6145): LOCAL_SECRETS_FILE, AWS_ENDPOINT_URL_DYNAMODB and "
-    "POWERTOOLS_TRACE_DISABLED in events/env.json are silently dropped",
-)
 @pytest.mark.parametrize("function_id", sorted(set(ENV_FILE) - {"Parameters"}))
 def test_env_file_only_overrides_declared_variables(function_id):
     # GIVEN a function's section of events/env.json

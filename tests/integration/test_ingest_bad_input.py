@@ -309,7 +309,7 @@ def test_unknown_line_destination_is_400(accounts, repo):
     assert_nothing_stored(repo, accounts.workspace_id)
 
 
-@pytest.mark.parametrize("channel", ["telegram", "MESSENGER", "whatsapp"])
+@pytest.mark.parametrize("channel", ["telegram", "MESSENGER", "no-such-channel"])
 def test_unknown_channel_path_is_404(accounts, repo, channel):
     # GIVEN a signed Messenger body posted to an unsupported channel path
     event = accounts.messenger(accounts.messenger_message("mid-ch", "hi", psid="p1"))

@@ -25,5 +25,6 @@ def ulid(now_ms: int | None = None) -> str:
 
 def stable_id(prefix: str, *parts: str) -> str:
     """A deterministic id for a record identified by channel-given values (e.g. a conversation)."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    # length-prefixed, so ("a:b",) and ("a", "b") can never collide
+    digest = hashlib.sha256("".join(f"{len(p)}:{p}" for p in parts).encode()).digest()
     return prefix + _encode(int.from_bytes(digest[:15], "big"), 24)

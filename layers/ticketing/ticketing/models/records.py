@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -86,8 +86,11 @@ class Assignee(_Record):
     team_id: str | None = None
 
 
+WorkspaceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
 class WorkspaceSettings(_Record):
-    workspace_id: str
+    workspace_id: WorkspaceId
     name: str = ""
     reopen_window_seconds: int | None = Field(
         default=DEFAULT_REOPEN_WINDOW_SECONDS,
@@ -108,8 +111,8 @@ class ChannelConnection(_Record):
     """A connected channel account: maps the id channels put in webhooks to a workspace."""
 
     channel: Channel
-    account_id: str
-    workspace_id: str
+    account_id: str = Field(min_length=1, max_length=128)
+    workspace_id: WorkspaceId
     display_name: str = ""
     secret_ref: str = Field(
         description="Where the signing secret lives: ssm:/…, secretsmanager:…, local:…"
