@@ -71,7 +71,15 @@ def receive_webhook(channel: str) -> Response[str]:
     metrics.add_metric(name="WebhookEvents", unit=MetricUnit.Count, value=report.events)
     for outcome, count in report.outcomes.items():
         metrics.add_metric(name=f"Events_{outcome}", unit=MetricUnit.Count, value=count)
-    return _json(200, {"received": report.events, "outcomes": report.outcomes})
+    if report.unknown_accounts:
+        metrics.add_metric(
+            name="UnknownAccountEvents", unit=MetricUnit.Count, value=len(report.unknown_accounts)
+        )
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=webhooks.acknowledgement(channel, report),
+    )
 
 
 @app.exception_handler(TicketEngineError)

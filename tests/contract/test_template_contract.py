@@ -3,6 +3,7 @@
 import importlib
 import json
 import re
+from types import SimpleNamespace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,7 @@ def test_ttl_attribute_matches_keys_py():
 # ---------------------------------------------------------------------------- routes
 RESOLVER_MODULES = {"functions/ticket_api/": "functions.ticket_api.app"}
 RESOLVER_MODULES["functions/webhook_ingest/"] = "functions.webhook_ingest.app"
+RESOLVER_MODULES["functions/connections_api/"] = "functions.connections_api.app"
 SAMPLE_PATH_VALUES = {"channel": "line", "ticket_id": "t_contract"}
 # What a matched route answers to a bare request: the handshake refuses (no verify token), an
 # empty webhook body is malformed, the agent API wants credentials.
@@ -235,6 +237,11 @@ EXPECTED_OFFLINE_STATUS = {
     ("POST", "/webhooks/{channel}"): {400},
     ("GET", "/tickets"): {401},
     ("GET", "/tickets/{ticket_id}"): {401},
+    ("GET", "/connections"): {401},
+    ("POST", "/connections"): {422},
+    ("GET", "/connections/{channel}/{account_id}"): {401},
+    ("PATCH", "/connections/{channel}/{account_id}"): {422},
+    ("DELETE", "/connections/{channel}/{account_id}"): {401},
 }
 
 
@@ -284,7 +291,9 @@ def offline_handlers(monkeypatch):
     monkeypatch.setenv("TABLE_NAME", "ticket-engine-contract")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("META_VERIFY_TOKEN_REF", raising=False)
-    monkeypatch.setattr(ingest, "get_repository", lambda: None)
+    # a malformed body is kept for inspection: the only repository call this suite reaches
+    kept = SimpleNamespace(keep_rejected_request=lambda request: None)
+    monkeypatch.setattr(ingest, "get_repository", lambda: kept)
     get_settings.cache_clear()
     ingest.connections.cache_clear()
     yield

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -68,6 +69,10 @@ class ChannelAdapter(ABC, Generic[P]):
     ) -> list[ChannelCommand]:
         """One channel-neutral command per event. ``connections`` (by account id) gives the
         verified connections, for channels whose translation needs their options."""
+
+    def acknowledgement(self, summary: Mapping[str, Any]) -> str:
+        """The 200 body. Most channels ignore it: a JSON summary helps whoever debugs."""
+        return json.dumps(summary)
 
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         """GET verification: the challenge to echo, or None to refuse."""

@@ -193,6 +193,9 @@ class ShopeeAdapter(ChannelAdapter[ShopeePush]):
             signed = callback_url.encode() + b"|" + raw
         return hmac_sha256(secret, signed).hex().encode()
 
+    def acknowledgement(self, summary: Mapping[str, Any]) -> str:
+        return ""  # Shopee: "reply 2xx with an empty body"
+
     def commands(
         self, payload: ShopeePush, connections: Mapping[str, ChannelConnection] | None = None
     ) -> list[ChannelCommand]:

@@ -204,3 +204,15 @@ class HistoryEvent(_Record):
     from_status: TicketStatus | None = None
     to_status: TicketStatus | None = None
     detail: str | None = None
+
+
+class RejectedRequest(_Record):
+    """A webhook body we refused (malformed, oversized): kept 14 days for inspection."""
+
+    channel: str
+    reason: str
+    message: str
+    received_at: datetime
+    headers: dict[str, str] = Field(default_factory=dict)
+    body_size: int
+    body: bytes = Field(description="The raw body (truncated), as received.")

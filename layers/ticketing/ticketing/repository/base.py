@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ticketing.models.records import (
     Channel,
@@ -14,6 +15,7 @@ from ticketing.models.records import (
     DeliveryStatus,
     HistoryEvent,
     Message,
+    RejectedRequest,
     Ticket,
     TicketStatus,
     WorkspaceSettings,
@@ -66,6 +68,11 @@ class IdentityTakenError(GuardFailedError):
 
 
 @dataclass
+class ConnectionOwnedElsewhereError(GuardFailedError):
+    """The channel account is connected to another workspace."""
+
+
+@dataclass
 class WriteConflictError(GuardFailedError):
     """DynamoDB cancelled the transaction for a concurrent transaction: retry."""
 
@@ -80,6 +87,13 @@ class TicketRepository(Protocol):
     def get_workspace(self, workspace_id: str) -> WorkspaceSettings | None: ...
     def put_connection(self, connection: ChannelConnection) -> None: ...
     def get_connection(self, channel: Channel, account_id: str) -> ChannelConnection | None: ...
+    def connect_channel(self, connection: ChannelConnection) -> None: ...
+    def update_connection(
+        self, workspace_id: str, channel: Channel, account_id: str, changes: Mapping[str, Any]
+    ) -> ChannelConnection | None: ...
+    def list_connections(
+        self, workspace_id: str, limit: int, cursor: str | None
+    ) -> Page[ChannelConnection]: ...
 
     # routing of incoming messages
     def load_routing_context(
@@ -147,6 +161,8 @@ class TicketRepository(Protocol):
         channel_message_id: str,
         at: datetime,
     ) -> bool: ...
+
+    def keep_rejected_request(self, request: RejectedRequest) -> None: ...
 
     # reads
     def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None: ...

@@ -16,7 +16,7 @@ import binascii
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from ticketing.config import get_settings
 from ticketing.errors import InvalidCursorError, StorageUnavailableError
+from ticketing.ids import ulid
 from ticketing.models.records import (
     DELIVERY_RANK,
     Channel,
@@ -39,12 +40,14 @@ from ticketing.models.records import (
     Direction,
     HistoryEvent,
     Message,
+    RejectedRequest,
     Ticket,
     TicketStatus,
     WorkspaceSettings,
 )
 from ticketing.repository import keys
 from ticketing.repository.base import (
+    ConnectionOwnedElsewhereError,
     ConversationChangedError,
     DuplicateMessageError,
     IdentityTakenError,
@@ -268,6 +271,67 @@ class DynamoTicketRepository:
             }
         )
         self._call("put_item", TableName=self._table, Item=item)
+
+    def connect_channel(self, connection: ChannelConnection) -> None:
+        """Create or re-connect. An account connected to another workspace stays theirs."""
+        item = to_dynamo(
+            {
+                **keys.connection_key(connection.channel, connection.account_id),
+                **keys.connection_index(
+                    connection.workspace_id, connection.channel, connection.account_id
+                ),
+                "type": "connection",
+                **_dump(connection),
+            }
+        )
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR workspace_id = :ws",
+                ExpressionAttributeValues=_values({":ws": connection.workspace_id}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConnectionOwnedElsewhereError() from exc
+            raise
+
+    def update_connection(
+        self, workspace_id: str, channel: Channel, account_id: str, changes: Mapping[str, Any]
+    ) -> ChannelConnection | None:
+        """Apply ``changes`` if the connection belongs to the workspace (else None)."""
+        names = {f"#f{i}": k for i, k in enumerate(changes)}
+        values = {f":v{i}": v for i, v in enumerate(changes.values())} | {":ws": workspace_id}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self._table,
+                Key=to_dynamo(keys.connection_key(channel, account_id)),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="workspace_id = :ws",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_values(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return ChannelConnection.model_validate(from_dynamo(response["Attributes"]))
+
+    def list_connections(
+        self, workspace_id: str, limit: int, cursor: str | None
+    ) -> Page[ChannelConnection]:
+        return self._query_page(
+            ChannelConnection,
+            index=keys.GSI1,
+            partition=keys.connections_partition(workspace_id),
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+        )
 
     def get_connection(self, channel: Channel, account_id: str) -> ChannelConnection | None:
         response = self._call(
@@ -696,6 +760,19 @@ class DynamoTicketRepository:
                 return False
             raise
         return True
+
+    def keep_rejected_request(self, request: RejectedRequest) -> None:
+        expires = request.received_at + timedelta(days=keys.REJECTED_TTL_DAYS)
+        item = to_dynamo(
+            {
+                **keys.rejected_key(request.channel, request.received_at, ulid()),
+                "type": "rejected_request",
+                **request.model_dump(mode="json", exclude={"body"}),
+                keys.TTL_ATTRIBUTE: int(expires.timestamp()),
+            }
+        )
+        item["body"] = {"B": request.body}
+        self._call("put_item", TableName=self._table, Item=item)
 
     # ------------------------------------------------------------------ reads
     def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None:

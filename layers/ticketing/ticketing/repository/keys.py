@@ -36,8 +36,12 @@ def connection_key(channel: Channel | str, account_id: str) -> dict[str, str]:
     return {PK: f"CONN#{channel}#{account_id}", SK: "CONNECTION"}
 
 
+def connections_partition(workspace_id: str) -> str:
+    return f"{ws(workspace_id)}#CONNECTIONS"
+
+
 def connection_index(workspace_id: str, channel: Channel | str, account_id: str) -> dict[str, str]:
-    return {"gsi1pk": f"{ws(workspace_id)}#CONNECTIONS", "gsi1sk": f"{channel}#{account_id}"}
+    return {"gsi1pk": connections_partition(workspace_id), "gsi1sk": f"{channel}#{account_id}"}
 
 
 def contact_key(workspace_id: str, contact_id: str) -> dict[str, str]:
@@ -99,4 +103,15 @@ def message_index(
     return {
         "gsi1pk": ticket_messages_partition(workspace_id, ticket_id),
         "gsi1sk": f"{_ms(sent_at)}#{message_id}",
+    }
+
+
+REJECTED_TTL_DAYS = 14
+
+
+def rejected_key(channel: str, received_at: datetime, request_id: str) -> dict[str, str]:
+    """Refused webhook bodies, one partition per channel and day (they expire after 14 days)."""
+    return {
+        PK: f"REJECTED#{channel}#{received_at:%Y-%m-%d}",
+        SK: f"{_ms(received_at)}#{request_id}",
     }

@@ -17,10 +17,10 @@ from ticketing.channels import get_adapter
 from ticketing.errors import (
     ConfigurationError,
     InvalidSignatureError,
+    MalformedPayloadError,
     PayloadTooLargeError,
     StorageUnavailableError,
     TicketEngineError,
-    UnknownAccountError,
 )
 from ticketing.models.commands import (
     ChannelCommand,
@@ -29,7 +29,12 @@ from ticketing.models.commands import (
     MessageDeleted,
     OutboundMessageSeen,
 )
-from ticketing.models.records import Channel, ChannelConnection, ConnectionStatus
+from ticketing.models.records import (
+    Channel,
+    ChannelConnection,
+    ConnectionStatus,
+    RejectedRequest,
+)
 from ticketing.observability import logger
 from ticketing.repository.base import TicketRepository
 from ticketing.services.ingest import (
@@ -39,6 +44,16 @@ from ticketing.services.ingest import (
     mark_message_deleted,
     record_outbound_message,
 )
+
+REJECTED_BODY_LIMIT = 256 * 1024
+KEPT_HEADERS = {
+    "content-type",
+    "content-length",
+    "user-agent",
+    "x-hub-signature-256",
+    "x-line-signature",
+    "authorization",
+}
 
 
 class ConnectionDirectory:
@@ -71,6 +86,7 @@ class WebhookReport:
     channel: str
     events: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    unknown_accounts: list[str] = field(default_factory=list)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -86,6 +102,13 @@ def _event_time(command: ChannelCommand, default: datetime) -> datetime:
 
 def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+def acknowledgement(channel: str, report: WebhookReport) -> str:
+    summary: dict[str, Any] = {"received": report.events, "outcomes": report.outcomes}
+    if report.unknown_accounts:
+        summary["unknown_accounts"] = len(report.unknown_accounts)
+    return get_adapter(channel).acknowledgement(summary)
 
 
 def handshake(channel: str, query: Mapping[str, str], verify_token: str | None) -> str | None:
@@ -105,19 +128,39 @@ def receive_webhook(
     own_app_id: str | None = None,
 ) -> WebhookReport:
     adapter = get_adapter(channel)
-    if len(raw) > max_body_bytes:
-        raise PayloadTooLargeError(
-            "webhook body is too large", details={"limit_bytes": max_body_bytes}
+    try:
+        if len(raw) > max_body_bytes:
+            raise PayloadTooLargeError(
+                "webhook body is too large", details={"limit_bytes": max_body_bytes}
+            )
+        payload = adapter.parse(raw)
+    except (PayloadTooLargeError, MalformedPayloadError) as exc:
+        # Keep what was refused (TTL'd) so nothing a channel sent is thrown away unseen.
+        repo.keep_rejected_request(
+            RejectedRequest(
+                channel=channel,
+                reason=exc.code,
+                message=exc.message,
+                received_at=now,
+                headers={k: v for k, v in headers.items() if k in KEPT_HEADERS},
+                body_size=len(raw),
+                body=raw[:REJECTED_BODY_LIMIT],
+            )
         )
-    payload = adapter.parse(raw)
+        raise
+    report = WebhookReport(channel=channel)
     accounts: dict[str, ChannelConnection] = {}
     for account_id in sorted(adapter.account_ids(payload)):
         connection = connections.get(adapter.channel, account_id)
         if connection is None:
-            raise UnknownAccountError(
-                "no channel connection for this account",
-                details={"channel": channel, "account_id": account_id},
+            # Decision (README "Webhooks"): 200 and nothing stored. A 4xx would only make the
+            # channel retry for days (and Meta disables apps whose deliveries keep failing).
+            logger.warning(
+                "webhook for an unknown account ignored",
+                extra={"channel": channel, "account_id": account_id},
             )
+            report.unknown_accounts.append(account_id)
+            continue
         accounts[account_id] = connection
     # every receiving account's own secret must verify the one signature of the request
     for connection in accounts.values():
@@ -130,14 +173,16 @@ def receive_webhook(
         if not adapter.verify(raw, headers, secret, connection):
             raise InvalidSignatureError("webhook signature does not match")
 
-    report = WebhookReport(channel=channel)
     commands = adapter.commands(payload, accounts)
     # channel time, not arrival order: a batch is stored oldest first
     commands.sort(key=lambda c: _event_time(c, now))
     failures: list[StorageUnavailableError] = []
     for command in commands:
         report.events += 1
-        connection = accounts[command.account_id]
+        connection = accounts.get(command.account_id)
+        if connection is None:
+            report.count("unknown_account")
+            continue
         if connection.status is ConnectionStatus.DISCONNECTED:
             logger.warning(
                 "event for a disconnected account ignored",
