@@ -8,6 +8,7 @@ with the demo secret (except the deliberately bad one); and the files equal what
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from local import demo
 from local.template import api_routes, load_template
 from tests.helpers import EVENTS, load_event
 from ticketing.channels import get_adapter
-from ticketing.models.records import Channel, ChannelConnection
+from ticketing.models.records import Channel
 
 ROUTES = {(r.method, r.path): r for r in api_routes(load_template())}
 NOT_EVENTS = {"env.json"}  # sam local's --env-vars file
@@ -24,10 +25,17 @@ EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name not in NOT_EVENT
 NAMES = [p.stem for p in EVENT_FILES]
 SECRETS = json.loads((demo.ROOT / "local" / "secrets.json").read_text())
 BAD_SIGNATURE = {"webhook_messenger_bad_signature"}
-SIGNATURE_HEADERS = {
-    "x-hub-signature-256": ("messenger-app-secret", demo.sign_messenger),
-    "x-line-signature": ("line-channel-secret", demo.sign_line),
+# channel → (signature header, signer over (raw body, demo secret) with the demo connection's
+# non-secret inputs: Shopee's callback URL, Lazada's app key)
+SIGNATURES: dict[str, tuple[str, Callable[[bytes, str], str]]] = {
+    "messenger": ("x-hub-signature-256", demo.sign_messenger),
+    "whatsapp": ("x-hub-signature-256", demo.sign_messenger),
+    "instagram": ("x-hub-signature-256", demo.sign_messenger),
+    "line": ("x-line-signature", demo.sign_line),
+    "shopee": ("authorization", demo.sign_shopee),
+    "lazada": ("authorization", demo.sign_lazada),
 }
+META_CHANNELS = {"messenger", "whatsapp", "instagram"}
 PROXY_KEYS = {
     "resource",
     "path",
@@ -121,9 +129,26 @@ def test_credentials_only_where_the_route_needs_them(name):
 
 
 # ---------------------------------------------------------------------------- signatures
+def channel_of(event: dict[str, Any]) -> str:
+    channel: str = (event["pathParameters"] or {}).get("channel", "")
+    return channel
+
+
 SIGNED = [
-    name for name in NAMES if SIGNATURE_HEADERS.keys() & lower(load_event(name)["headers"]).keys()
+    name
+    for name in NAMES
+    if (event := load_event(name))["httpMethod"] == "POST"
+    and channel_of(event) in SIGNATURES
+    and SIGNATURES[channel_of(event)][0] in lower(event["headers"])
 ]
+
+
+def test_every_channel_has_a_signed_sample():
+    # GIVEN the signed webhook samples
+    # WHEN their channels are collected
+    channels = {channel_of(load_event(name)) for name in SIGNED if name not in BAD_SIGNATURE}
+    # THEN every channel of the registry has at least one correctly signed sample
+    assert channels == set(SIGNATURES) == {c.value for c in Channel}
 
 
 def test_webhook_posts_are_signed():
@@ -141,10 +166,10 @@ def test_signature_matches_the_demo_secret(name):
     # GIVEN a signed webhook sample
     event = load_event(name)
     headers = lower(event["headers"])
-    (header,) = SIGNATURE_HEADERS.keys() & headers.keys()
-    secret_name, sign = SIGNATURE_HEADERS[header]
+    channel = channel_of(event)
+    header, sign = SIGNATURES[channel]
     # WHEN its signature is recomputed over the exact body with the demo secret
-    expected = sign(raw_body(event), SECRETS[secret_name])
+    expected = sign(raw_body(event), SECRETS[demo.SECRET_REFS[channel].removeprefix("local:")])
     # THEN it matches, except for the deliberately bad sample
     if name in BAD_SIGNATURE:
         assert headers[header] != expected
@@ -162,28 +187,30 @@ def test_adapter_verifies_the_sample(name):
     payload = adapter.parse(raw)
     secret = SECRETS[demo.SECRET_REFS[channel].removeprefix("local:")]
     (account_id,) = adapter.account_ids(payload)
-    connection = ChannelConnection(
-        channel=Channel(channel),
-        account_id=account_id,
-        workspace_id=demo.WORKSPACE_ID,
-        secret_ref=demo.SECRET_REFS[channel],
-    )
+    # the connection the demo seeds for that account (with its options: callback URL, app key)
+    seeded = {(c.channel.value, c.account_id): c for c in demo.demo_connections()}
+    connection = seeded.get((channel, account_id))
     # WHEN the production check verifies it
+    assert connection is not None, f"{channel} account {account_id} is not a demo connection"
+    assert connection.secret_ref == demo.SECRET_REFS[channel]
     verified = adapter.verify(raw, lower(event["headers"]), secret, connection)
     # THEN it passes (the bad sample fails), for the account the demo seeds
     assert verified is (name not in BAD_SIGNATURE)
-    assert account_id in {demo.MESSENGER_PAGE_ID, demo.LINE_BOT_ID}
-    assert adapter.commands(payload)
+    assert adapter.commands(payload, {account_id: connection})
 
 
-def test_messenger_samples_are_sent_as_meta_sends_them():
-    # GIVEN the Messenger samples
-    bodies = [raw_body(load_event(n)) for n in SIGNED if "messenger" in n]
+def test_meta_samples_are_sent_as_meta_sends_them():
+    # GIVEN the Messenger, WhatsApp and Instagram samples
+    bodies = {
+        channel: [raw_body(load_event(n)) for n in SIGNED if channel_of(load_event(n)) == channel]
+        for channel in META_CHANNELS
+    }
     # WHEN their bytes are read
     # THEN they are ASCII, non-ASCII escaped as \uXXXX (what Meta signs)
-    assert bodies
-    assert all(body.isascii() for body in bodies)
-    assert any(b"\\u0e02" in body for body in bodies)
+    assert all(bodies.values())
+    assert all(body.isascii() for group in bodies.values() for body in group)
+    assert any(b"\\u0e02" in body for body in bodies["messenger"])
+    assert any(b"\\u0e2a" in body for body in bodies["whatsapp"])
 
 
 def test_handshake_sample_uses_the_demo_verify_token():

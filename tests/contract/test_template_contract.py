@@ -3,9 +3,9 @@
 import importlib
 import json
 import re
-from types import SimpleNamespace
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest

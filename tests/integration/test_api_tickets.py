@@ -544,7 +544,6 @@ def test_sample_events_against_the_demo_workspace(app_env, repo):
     status, body = call(load_event("ticket_api_list_open"))
     assert status == 200, body
     assert all(t["workspace_id"] == demo.WORKSPACE_ID for t in body["items"])
-    assert ticket_id in {t["ticket_id"] for t in body["items"]} or body["next_cursor"]
     status, body = call(load_event("ticket_api_get_ticket"))
     assert status == 404  # the sample names a placeholder ticket id
     assert error_code(body) == "not_found"

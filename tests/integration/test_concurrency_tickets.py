@@ -89,11 +89,11 @@ def run_lambda_instances(
     ]
     for worker in workers:
         worker.start()
-    if start is not None:
-        start()
-    barrier.wait(timeout=60)
     answers: dict[int, list[Answer]] = {}
     try:
+        if start is not None:
+            start()
+        barrier.wait(timeout=60)
         for _ in workers:
             index, result = out.get(timeout=120)
             answers[index] = result
@@ -127,7 +127,11 @@ class ThreadDriver:
                 own_app_id=settings.meta_app_id,
             )
         except TicketEngineError as exc:
-            return exc.status_code, exc.to_body()
+            body = exc.to_body()
+            body["cause"] = repr(exc.__cause__)  # for the test's failure message only
+            if exc.__cause__ is not None and exc.__cause__.__cause__ is not None:
+                body["root"] = repr(exc.__cause__.__cause__)
+            return exc.status_code, body
         return 200, {"received": report.events, "outcomes": report.outcomes}
 
     def run(
@@ -199,8 +203,8 @@ def conversation_tickets(repo: Any, workspace_id: str, conversation_id: str) -> 
 def contenders(repo: Any, workspace_id: str) -> int:
     """How many ticket numbers the workspace has drawn (one per attempt to open a ticket)."""
     key = {k: {"S": v} for k, v in keys.workspace_key(workspace_id).items()}
-    item = repo.client.get_item(TableName=repo.table_name, Key=key, ConsistentRead=True)["Item"]
-    return int(item["ticket_seq"]["N"])
+    item = repo.client.get_item(TableName=repo.table_name, Key=key, ConsistentRead=True)
+    return int(item.get("Item", {}).get("ticket_seq", {}).get("N", "0"))
 
 
 def outcomes(answers: list[list[Answer]]) -> Counter[str]:
@@ -213,44 +217,52 @@ def outcomes(answers: list[list[Answer]]) -> Counter[str]:
 
 
 # ---------------------------------------------------------------------------- the key race
+MAX_TRIES = 3  # a round whose writers happened not to overlap is run again with a new customer
+
+
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_simultaneous_first_messages_open_exactly_one_ticket(accounts, repo, race, round_):
-    # GIVEN a new customer (no conversation yet) and 16 distinct messages from them
-    psid = unique(f"psid-r{round_}-")
-    mids = [unique(f"mid-{i:02d}-") for i in range(WRITERS)]
-    events = [
-        accounts.messenger(
-            accounts.messenger_message(mid, f"message {i}", psid=psid, ts=demo.T0 + i)
+    contended = 0
+    for _ in range(MAX_TRIES):
+        # GIVEN a new customer (no conversation yet) and 16 distinct messages from them
+        psid = unique(f"psid-r{round_}-")
+        mids = [unique(f"mid-{i:02d}-") for i in range(WRITERS)]
+        events = [
+            accounts.messenger(
+                accounts.messenger_message(mid, f"message {i}", psid=psid, ts=demo.T0 + i)
+            )
+            for i, mid in enumerate(mids)
+        ]
+        drawn = contenders(repo, accounts.workspace_id)
+
+        # WHEN 16 writers post them at the same instant
+        answers = race([[event] for event in events])
+
+        # THEN every request is answered 200: exactly one created the ticket, the rest appended
+        assert outcomes(answers) == {"created": 1, "appended": WRITERS - 1}
+        # AND exactly one ticket exists for the conversation; open, holding all 16 messages
+        conversation_id = conversation_id_for(Channel.MESSENGER, accounts.page_id, psid)
+        (ticket,) = conversation_tickets(repo, accounts.workspace_id, conversation_id)
+        assert ticket.status is TicketStatus.OPEN
+        assert ticket.messages_in == WRITERS
+        stored = ticket_messages(repo, accounts.workspace_id, ticket.ticket_id)
+        assert sorted(m.channel_message_id for m in stored) == sorted(mids)
+        assert [m.channel_message_id for m in stored] == mids  # channel-time order
+        conversation = repo.get_conversation(accounts.workspace_id, conversation_id)
+        assert conversation.open_ticket_id == ticket.ticket_id
+        history = repo.list_history(accounts.workspace_id, ticket.ticket_id)
+        assert [h.event for h in history] == ["created"]
+        # AND one contact: the identity race has one winner too
+        assert (
+            repo.find_contact_id(accounts.workspace_id, Channel.MESSENGER, accounts.page_id, psid)
+            == ticket.contact_id
         )
-        for i, mid in enumerate(mids)
-    ]
-
-    # WHEN 16 writers post them at the same instant
-    answers = race([[event] for event in events])
-
-    # THEN every request is answered 200: exactly one created the ticket, the rest appended
-    assert outcomes(answers) == {"created": 1, "appended": WRITERS - 1}
-    # AND exactly one ticket exists for the conversation; it is open and holds all 16 messages
-    conversation_id = conversation_id_for(Channel.MESSENGER, accounts.page_id, psid)
-    (ticket,) = conversation_tickets(repo, accounts.workspace_id, conversation_id)
-    assert ticket.status is TicketStatus.OPEN
-    assert ticket.messages_in == WRITERS
-    stored = ticket_messages(repo, accounts.workspace_id, ticket.ticket_id)
-    assert sorted(m.channel_message_id for m in stored) == sorted(mids)
-    assert [m.channel_message_id for m in stored] == mids  # channel-time order
-    conversation = repo.get_conversation(accounts.workspace_id, conversation_id)
-    assert conversation.open_ticket_id == ticket.ticket_id
-    assert [h.event for h in repo.list_history(accounts.workspace_id, ticket.ticket_id)] == [
-        "created"
-    ]
-    # AND the race was real: several writers found no ticket and tried to open one (each drew
-    # a ticket number first; numbers may have gaps, never duplicates)
-    assert contenders(repo, accounts.workspace_id) >= 2
-    # AND one contact: the identity race has one winner too
-    assert (
-        repo.find_contact_id(accounts.workspace_id, Channel.MESSENGER, accounts.page_id, psid)
-        == ticket.contact_id
-    )
+        # AND the race was real: several writers found no ticket and tried to open one (each
+        # draws a ticket number first: numbers may have gaps, never duplicates)
+        contended = contenders(repo, accounts.workspace_id) - drawn
+        if contended >= 2:
+            break
+    assert contended >= 2, f"the writers never overlapped in {MAX_TRIES} tries"
 
 
 def test_same_message_posted_concurrently_is_stored_once(accounts, repo, race):
@@ -300,6 +312,32 @@ def test_concurrent_line_messages_open_one_ticket(accounts, repo, race):
 
 
 # ---------------------------------------------------------------------------- close vs messages
+def redeliver_refused(
+    race: Callable[..., list[list[Answer]]],
+    batches: list[list[dict[str, Any]]],
+    answers: list[list[Answer]],
+) -> tuple[list[list[Answer]], int]:
+    """Act as the channel: every request answered 503 is delivered again (at most 3 times).
+    Anything else than 200 or 503 storage_unavailable fails the test."""
+    final: list[list[Answer]] = []
+    redelivered = 0
+    for batch, batch_answers in zip(batches, answers, strict=True):
+        settled = []
+        for event, answer in zip(batch, batch_answers, strict=True):
+            for _ in range(3):
+                status, body = answer
+                if status == 200:
+                    break
+                assert status == 503, body
+                assert body["error"]["code"] == "storage_unavailable", body
+                redelivered += 1
+                answer = race([[event]])[0][0]
+            assert answer[0] == 200, answer
+            settled.append(answer)
+        final.append(settled)
+    return final, redelivered
+
+
 class Closer:
     """Closes the conversation's open ticket again and again while messages arrive; meanwhile
     samples the open inbox to catch two open tickets at any instant."""
@@ -392,10 +430,13 @@ def test_close_racing_incoming_messages(accounts, repo, race, window):
         closer.finish()
     assert closer.errors.empty(), closer.errors.get()
 
-    # THEN every message was accepted...
+    # THEN every request was either stored (200) or refused with 503 so the channel redelivers:
+    # with the ticket closed every few milliseconds a writer can lose its bounded retries
+    answers, redelivered = redeliver_refused(race, batches, answers)
     counts = outcomes(answers)
     assert sum(counts.values()) == WRITERS * per_writer
-    assert set(counts) <= {"appended", "reopened", "created"}
+    assert set(counts) <= {"appended", "reopened", "created", "duplicate"}
+    assert counts["duplicate"] <= redelivered
     assert closer.closed >= 1, "the race never closed the ticket"
     # ...and the open inbox never showed two open tickets for the conversation
     assert closer.samples > 0

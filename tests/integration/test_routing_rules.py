@@ -527,3 +527,35 @@ def test_echo_of_our_own_send_is_skipped(accounts, repo):
     assert [
         m.channel_message_id for m in messages(repo, accounts.workspace_id, ticket.ticket_id)
     ] == ["mid-own1"]
+
+
+# ---------------------------------------------------------------------------- workspace defaults
+def test_workspace_without_settings_item_uses_defaults(app_env, repo):
+    # GIVEN a connected Page whose workspace has no settings item (defaults apply)
+    from tests.helpers import Accounts
+    from ticketing.models import ChannelConnection
+
+    acc = Accounts(workspace_id=unique("ws-"), page_id=unique("page-"), line_bot_id=unique("U"))
+    repo.put_connection(
+        ChannelConnection(
+            channel=Channel.MESSENGER,
+            account_id=acc.page_id,
+            workspace_id=acc.workspace_id,
+            secret_ref=demo.SECRET_REFS["messenger"],
+        )
+    )
+    assert repo.get_workspace(acc.workspace_id) is None
+
+    # WHEN two customers write, and the first one again after an agent closed their ticket
+    first = say(acc, "mid-n1", "hello", psid="cust-1")
+    second = say(acc, "mid-n2", "hi", psid="cust-2", ts=demo.T0 + 1)
+    ticket_1 = conversation_of(repo, acc, "cust-1").open_ticket_id
+    tickets.leave_open(
+        repo, acc.workspace_id, ticket_1, TicketStatus.CLOSED, actor="a", now=utc_now()
+    )
+    third = say(acc, "mid-n3", "me again", psid="cust-1", ts=demo.T0 + 2)
+
+    # THEN both get tickets numbered 1 and 2, and the default 24 h window reopens the first
+    assert (first, second, third) == ({"created": 1}, {"created": 1}, {"reopened": 1})
+    numbers = sorted(t.number for t in all_tickets(repo, acc.workspace_id))
+    assert numbers == [1, 2]

@@ -102,6 +102,12 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
 
 
+def _workspace_settings(workspace_id: str, item: Mapping[str, Any]) -> WorkspaceSettings:
+    """The workspace item may hold only the ticket counter (``allocate_ticket_number`` creates
+    it for a workspace never configured): absent settings are the defaults."""
+    return WorkspaceSettings.model_validate({"workspace_id": workspace_id, **item})
+
+
 class DynamoTicketRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -257,7 +263,7 @@ class DynamoTicketRepository:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return WorkspaceSettings.model_validate(from_dynamo(item)) if item else None
+        return _workspace_settings(workspace_id, from_dynamo(item)) if item else None
 
     def put_connection(self, connection: ChannelConnection) -> None:
         item = to_dynamo(
@@ -375,7 +381,7 @@ class DynamoTicketRepository:
         ws_item = by_pk.get(ws_key[keys.PK]["S"])
         return RoutingContext(
             conversation=Conversation.model_validate(conv) if conv else None,
-            workspace=WorkspaceSettings.model_validate(ws_item) if ws_item else None,
+            workspace=_workspace_settings(workspace_id, ws_item) if ws_item else None,
             message_exists=msg_key[keys.PK]["S"] in by_pk,
         )
 

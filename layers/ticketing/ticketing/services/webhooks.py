@@ -164,6 +164,10 @@ def receive_webhook(
         accounts[account_id] = connection
     # every receiving account's own secret must verify the one signature of the request
     for connection in accounts.values():
+        if connection.status is ConnectionStatus.DISCONNECTED:
+            # nothing is stored for it, so its secret is not needed (and may be deleted by
+            # now): the channel still gets its 200 and stops retrying
+            continue
         try:
             secret = resolve_secret(connection.secret_ref)
         except TicketEngineError:
