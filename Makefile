@@ -40,7 +40,7 @@ test: setup $(SAM_VENV)/.installed
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/ticketing/ticketing functions local
+	$(VENV)/bin/mypy layers/ticketing/ticketing functions local bench
 
 format:
 	$(VENV)/bin/ruff format .

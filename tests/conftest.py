@@ -111,9 +111,7 @@ def accounts(app_env: None, repo: Any) -> Any:
     from tests.helpers import Accounts, unique
     from ticketing.models import Channel, ChannelConnection, WorkspaceSettings
 
-    acc = Accounts(
-        workspace_id=unique("ws-"), page_id=unique("page-"), line_bot_id=unique("Ubot")
-    )
+    acc = Accounts(workspace_id=unique("ws-"), page_id=unique("page-"), line_bot_id=unique("Ubot"))
     repo.put_workspace(WorkspaceSettings(workspace_id=acc.workspace_id, name="Test shop"))
     for channel, account_id, ref in (
         (Channel.MESSENGER, acc.page_id, demo.SECRET_REFS["messenger"]),
