@@ -16,6 +16,7 @@ from ticketing.clock import from_ms
 from ticketing.errors import MalformedPayloadError
 from ticketing.models.commands import ChannelCommand
 from ticketing.models.records import Channel, ChannelConnection
+from ticketing.observability import logger
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -77,3 +78,45 @@ class ChannelAdapter(ABC, Generic[P]):
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         """GET verification: the challenge to echo, or None to refuse."""
         return None
+
+
+class HexSignedAdapter(ChannelAdapter[P]):
+    """Channels that sign with a hex HMAC-SHA256 in ``Authorization`` over bytes whose exact
+    composition is documented inconsistently (channels.md [uncertain]): each connection picks a
+    variant in ``options["signature_variant"]``. A signature that only matches another variant
+    is logged (to help setting up a connection) and still refused."""
+
+    signature_variants: tuple[str, ...]
+    default_variant: str
+
+    @abstractmethod
+    def signed_bytes(self, variant: str, raw: bytes, connection: ChannelConnection) -> bytes | None:
+        """What the variant signs, or None when the connection lacks what it needs."""
+
+    def _signature(
+        self, variant: str, raw: bytes, secret: str, connection: ChannelConnection
+    ) -> bytes | None:
+        signed = self.signed_bytes(variant, raw, connection)
+        return None if signed is None else hmac_sha256(secret, signed).hex().encode()
+
+    def verify(
+        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
+    ) -> bool:
+        variant = connection.options.get("signature_variant", self.default_variant)
+        if variant not in self.signature_variants:
+            logger.warning(
+                "unknown signature_variant", extra={"channel": self.channel, "variant": variant}
+            )
+            return False
+        received = headers.get("authorization", "").strip().lower().encode()
+        expected = self._signature(variant, raw, secret, connection)
+        if expected is not None and hmac.compare_digest(expected, received):
+            return True
+        for other in self.signature_variants:
+            candidate = self._signature(other, raw, secret, connection)
+            if other != variant and candidate and hmac.compare_digest(candidate, received):
+                logger.warning(
+                    "signature matches another variant than configured",
+                    extra={"channel": self.channel, "configured": variant, "matches": other},
+                )
+        return False

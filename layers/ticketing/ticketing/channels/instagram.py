@@ -22,15 +22,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ticketing.channels.base import MAX_EPOCH_MS, ChannelAdapter, ms_to_datetime
+from ticketing.channels.base import MAX_EPOCH_MS, ms_to_datetime
 from ticketing.channels.messenger import (
     MessengerMessage,
     MessengerPostback,
+    MetaAdapter,
     MetaAttachment,
     Party,
     meta_attachment,
-    meta_handshake,
-    verify_meta_signature,
 )
 from ticketing.models.commands import (
     ChannelCommand,
@@ -114,21 +113,12 @@ def _content(message: IgMessage) -> tuple[str | None, tuple[Attachment, ...]]:
     return message.text, attachments
 
 
-class InstagramAdapter(ChannelAdapter[InstagramWebhook]):
+class InstagramAdapter(MetaAdapter[InstagramWebhook]):
     channel = Channel.INSTAGRAM
     payload_model = InstagramWebhook
-    handshake_supported = True
 
     def account_ids(self, payload: InstagramWebhook) -> set[str]:
         return {entry.id for entry in payload.entry}
-
-    def verify(
-        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
-    ) -> bool:
-        return verify_meta_signature(raw, headers, secret)
-
-    def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
-        return meta_handshake(query, verify_token)
 
     def commands(
         self, payload: InstagramWebhook, connections: Mapping[str, ChannelConnection] | None = None

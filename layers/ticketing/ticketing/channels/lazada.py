@@ -36,7 +36,6 @@ while the buyer's account id is absent from a seller message that omits ``to_acc
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ticketing.channels.base import MAX_EPOCH_MS, ChannelAdapter, hmac_sha256
+from ticketing.channels.base import MAX_EPOCH_MS, HexSignedAdapter
 from ticketing.models.commands import (
     ChannelCommand,
     CustomerMessageReceived,
@@ -52,7 +51,6 @@ from ticketing.models.commands import (
     OutboundMessageSeen,
 )
 from ticketing.models.records import Attachment, AttachmentType, Channel, ChannelConnection
-from ticketing.observability import logger
 
 IM_SESSION_MESSAGE_TYPE = 19
 SIGNATURE_VARIANTS = ("app_key_body", "body")
@@ -162,45 +160,20 @@ def message_content(message: LazadaImMessage) -> tuple[str | None, tuple[Attachm
     return text, tuple(attachments)
 
 
-class LazadaAdapter(ChannelAdapter[LazadaPush]):
+class LazadaAdapter(HexSignedAdapter[LazadaPush]):
     channel = Channel.LAZADA
     payload_model = LazadaPush
+    signature_variants = SIGNATURE_VARIANTS
+    default_variant = "app_key_body"
 
     def account_ids(self, payload: LazadaPush) -> set[str]:
         return {payload.seller_id}
 
-    def verify(
-        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
-    ) -> bool:
-        variant = connection.options.get("signature_variant", "app_key_body")
-        if variant not in SIGNATURE_VARIANTS:
-            logger.warning("unknown lazada signature_variant", extra={"variant": variant})
-            return False
-        received = headers.get("authorization", "").strip().lower().encode()
-        expected = self._signature(variant, raw, secret, connection)
-        if expected is not None and hmac.compare_digest(expected, received):
-            return True
-        for other in SIGNATURE_VARIANTS:
-            candidate = self._signature(other, raw, secret, connection)
-            if other != variant and candidate and hmac.compare_digest(candidate, received):
-                logger.warning(
-                    "lazada signature matches another variant than configured",
-                    extra={"configured": variant, "matches": other},
-                )
-        return False
-
-    @staticmethod
-    def _signature(
-        variant: str, raw: bytes, secret: str, connection: ChannelConnection
-    ) -> bytes | None:
+    def signed_bytes(self, variant: str, raw: bytes, connection: ChannelConnection) -> bytes | None:
         if variant == "body":
-            signed = raw
-        else:
-            app_key = connection.options.get("app_key")
-            if not app_key:
-                return None
-            signed = app_key.encode() + raw
-        return hmac_sha256(secret, signed).hex().encode()
+            return raw
+        app_key = connection.options.get("app_key")
+        return app_key.encode() + raw if app_key else None
 
     def commands(
         self, payload: LazadaPush, connections: Mapping[str, ChannelConnection] | None = None

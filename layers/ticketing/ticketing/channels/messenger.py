@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ticketing.channels.base import (
     MAX_EPOCH_MS,
     ChannelAdapter,
+    P,
     hmac_sha256,
     ms_to_datetime,
 )
@@ -113,13 +114,10 @@ def meta_handshake(query: Mapping[str, str], verify_token: str | None) -> str | 
     return None
 
 
-class MessengerAdapter(ChannelAdapter[MessengerWebhook]):
-    channel = Channel.MESSENGER
-    payload_model = MessengerWebhook
-    handshake_supported = True
+class MetaAdapter(ChannelAdapter[P]):
+    """Messenger, Instagram and WhatsApp: Meta's GET handshake and ``X-Hub-Signature-256``."""
 
-    def account_ids(self, payload: MessengerWebhook) -> set[str]:
-        return {entry.id for entry in payload.entry}
+    handshake_supported = True
 
     def verify(
         self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
@@ -128,6 +126,14 @@ class MessengerAdapter(ChannelAdapter[MessengerWebhook]):
 
     def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
         return meta_handshake(query, verify_token)
+
+
+class MessengerAdapter(MetaAdapter[MessengerWebhook]):
+    channel = Channel.MESSENGER
+    payload_model = MessengerWebhook
+
+    def account_ids(self, payload: MessengerWebhook) -> set[str]:
+        return {entry.id for entry in payload.entry}
 
     def commands(
         self, payload: MessengerWebhook, connections: Mapping[str, ChannelConnection] | None = None

@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ticketing.channels.base import MAX_EPOCH_MS, ChannelAdapter
-from ticketing.channels.messenger import meta_handshake, verify_meta_signature
+from ticketing.channels.base import MAX_EPOCH_MS
+from ticketing.channels.messenger import MetaAdapter
 from ticketing.models.commands import (
     ChannelCommand,
     CustomerMessageReceived,
@@ -281,10 +281,9 @@ def message_content(message: WaMessage) -> tuple[str | None, tuple[Attachment, .
     return None, (_other(f"{kind} message"),)
 
 
-class WhatsAppAdapter(ChannelAdapter[WhatsAppWebhook]):
+class WhatsAppAdapter(MetaAdapter[WhatsAppWebhook]):
     channel = Channel.WHATSAPP
     payload_model = WhatsAppWebhook
-    handshake_supported = True
 
     def account_ids(self, payload: WhatsAppWebhook) -> set[str]:
         return {
@@ -293,14 +292,6 @@ class WhatsAppAdapter(ChannelAdapter[WhatsAppWebhook]):
             for change in entry.changes
             if (account := self._account(change)) is not None
         }
-
-    def verify(
-        self, raw: bytes, headers: Mapping[str, str], secret: str, connection: ChannelConnection
-    ) -> bool:
-        return verify_meta_signature(raw, headers, secret)
-
-    def handshake(self, query: Mapping[str, str], verify_token: str | None) -> str | None:
-        return meta_handshake(query, verify_token)
 
     def commands(
         self, payload: WhatsAppWebhook, connections: Mapping[str, ChannelConnection] | None = None

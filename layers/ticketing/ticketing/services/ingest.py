@@ -127,25 +127,37 @@ def _new_ticket(
     )
 
 
-def ingest_customer_message(
-    repo: TicketRepository, workspace_id: str, cmd: CustomerMessageReceived, now: datetime
-) -> IngestResult:
-    conversation_id = conversation_id_for(cmd.channel, cmd.account_id, cmd.customer_id)
-    draft = Message(
+def _draft(
+    workspace_id: str,
+    cmd: CustomerMessageReceived | OutboundMessageSeen,
+    direction: Direction,
+    *,
+    sender_id: str,
+    now: datetime,
+) -> Message:
+    """The message as it will be stored, before the routing decision names its ticket."""
+    return Message(
         workspace_id=workspace_id,
         message_id="m_" + ids.ulid(),
         ticket_id="",
-        conversation_id=conversation_id,
+        conversation_id=conversation_id_for(cmd.channel, cmd.account_id, cmd.customer_id),
         channel=cmd.channel,
         account_id=cmd.account_id,
-        direction=Direction.INBOUND,
+        direction=direction,
         channel_message_id=cmd.channel_message_id,
-        sender_id=cmd.customer_id,
+        sender_id=sender_id,
         text=cmd.text,
         attachments=list(cmd.attachments),
         sent_at=cmd.sent_at,
         received_at=now,
     )
+
+
+def ingest_customer_message(
+    repo: TicketRepository, workspace_id: str, cmd: CustomerMessageReceived, now: datetime
+) -> IngestResult:
+    draft = _draft(workspace_id, cmd, Direction.INBOUND, sender_id=cmd.customer_id, now=now)
+    conversation_id = draft.conversation_id
     context = repo.load_routing_context(workspace_id, conversation_id, draft)
     if context.message_exists:
         return IngestResult("duplicate")
@@ -287,22 +299,8 @@ def record_outbound_message(
     the conversation's open ticket, else on its latest ticket, else not at all."""
     if own_app_id and cmd.app_id == own_app_id:
         return IngestResult("outbound_skipped")  # our own send: the sender already stored it
-    conversation_id = conversation_id_for(cmd.channel, cmd.account_id, cmd.customer_id)
-    draft = Message(
-        workspace_id=workspace_id,
-        message_id="m_" + ids.ulid(),
-        ticket_id="",
-        conversation_id=conversation_id,
-        channel=cmd.channel,
-        account_id=cmd.account_id,
-        direction=Direction.OUTBOUND,
-        channel_message_id=cmd.channel_message_id,
-        sender_id=cmd.account_id,
-        text=cmd.text,
-        attachments=list(cmd.attachments),
-        sent_at=cmd.sent_at,
-        received_at=now,
-    )
+    draft = _draft(workspace_id, cmd, Direction.OUTBOUND, sender_id=cmd.account_id, now=now)
+    conversation_id = draft.conversation_id
     context = repo.load_routing_context(workspace_id, conversation_id, draft)
     if context.message_exists:
         return IngestResult("duplicate")
