@@ -43,6 +43,12 @@ def verify_webhook(channel: str) -> Response[str]:
     )
     query = app.current_event.query_string_parameters or {}
     challenge = webhooks.handshake(channel, query, token)
+    metrics.add_dimension(name="channel", value=channel)
+    metrics.add_metric(
+        name="HandshakeAccepted" if challenge is not None else "HandshakeRefused",
+        unit=MetricUnit.Count,
+        value=1,
+    )
     if challenge is None:
         return _json(
             403, {"error": {"code": "forbidden", "message": "verification failed", "details": {}}}
