@@ -27,16 +27,22 @@ def jwt_secret() -> str:
 
 
 def mint_token(
-    agent_id: str = "agent-demo", workspace_id: str = "ws-demo", hours: float = 12
+    agent_id: str = "agent-demo",
+    workspace_id: str = "ws-demo",
+    hours: float = 12,
+    groups: tuple[str, ...] = ("admin",),
 ) -> str:
+    """A token like Cognito's; the demo agent is a workspace admin (group "admin")."""
     now = datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": agent_id,
         "custom:workspace_id": workspace_id,
         "iat": now,
         "exp": now + timedelta(hours=hours),
         "iss": ISSUER,
     }
+    if groups:
+        claims["cognito:groups"] = list(groups)
     return jwt.encode(claims, jwt_secret(), algorithm=ALGORITHM)
 
 
@@ -59,8 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agent", default="agent-demo", help="agent id (the token's sub)")
     parser.add_argument("--workspace", default="ws-demo", help="workspace id (custom:workspace_id)")
     parser.add_argument("--hours", type=float, default=12, help="validity in hours")
+    parser.add_argument(
+        "--groups", default="admin", help='comma-separated Cognito groups ("" for none)'
+    )
     args = parser.parse_args(argv)
-    print(mint_token(args.agent, args.workspace, args.hours))
+    groups = tuple(g for g in args.groups.split(",") if g)
+    print(mint_token(args.agent, args.workspace, args.hours, groups))
 
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ def cognito_claims(claims: Mapping[str, Any]) -> dict[str, str]:
     for name, value in claims.items():
         if name in COGNITO_DATE_CLAIMS and isinstance(value, int):
             rendered[name] = datetime.fromtimestamp(value, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
+        elif isinstance(value, list):
+            # as API Gateway renders Cognito's list claims (cognito:groups): "[admin, agents]"
+            rendered[name] = "[" + ", ".join(str(v) for v in value) + "]"
         else:
             rendered[name] = value if isinstance(value, str) else json.dumps(value)
     return rendered

@@ -298,3 +298,26 @@ def test_malformed_reference_is_configuration_error(secrets_file, ref):
     # THEN ConfigurationError
     with pytest.raises(ConfigurationError, match="scheme:name"):
         resolve_secret(ref)
+
+
+@pytest.mark.parametrize(
+    ("groups", "is_admin"),
+    [
+        ("admin", True),
+        ("[admin, agents]", True),
+        ('["agents","admin"]', True),
+        (["admin"], True),
+        ("agents", False),
+        ("[administrators]", False),
+        (None, False),
+    ],
+)
+def test_admin_group_is_read_from_cognito_groups_in_every_rendering(groups, is_admin):
+    # GIVEN claims whose cognito:groups is rendered as API Gateway or another integration would
+    claims = {"sub": "a-1", "custom:workspace_id": "ws-1"}
+    if groups is not None:
+        claims["cognito:groups"] = groups
+    # WHEN the caller is read from them
+    who = principal_from_claims(claims)
+    # THEN only membership of exactly "admin" makes a workspace admin
+    assert who.is_admin is is_admin

@@ -34,7 +34,7 @@ def _groups(value: Any) -> frozenset[str]:
     if isinstance(value, (list, tuple)):
         return frozenset(str(v) for v in value)
     if isinstance(value, str):
-        return frozenset(g for g in re.split(r"[\s,\[\]]+", value) if g)
+        return frozenset(g for g in re.split(r"[\s,\[\]\"]+", value) if g)
     return frozenset()
 
 
