@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ticketing.http import ERRORS, caller, rest_resolver
+from ticketing.http import caller, responses, rest_resolver
 from ticketing.models.connections import (
     ConnectChannelCommand,
     ConnectionListResponse,
@@ -24,7 +24,7 @@ app = rest_resolver()
 AccountId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@app.get("/connections", responses=ERRORS)
+@app.get("/connections", responses=responses())
 def list_connections(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
@@ -36,7 +36,7 @@ def list_connections(
     )
 
 
-@app.post("/connections", responses=ERRORS)
+@app.post("/connections", responses=responses(201, "Connected"))
 def create_connection(
     command: Annotated[ConnectChannelCommand, Body()],
 ) -> tuple[ConnectionResponse, int]:
@@ -45,7 +45,7 @@ def create_connection(
     return ConnectionResponse.of(connection), 201
 
 
-@app.get("/connections/<channel>/<account_id>", responses=ERRORS)
+@app.get("/connections/<channel>/<account_id>", responses=responses())
 def get_connection(
     channel: Annotated[Channel, Path()], account_id: AccountId
 ) -> ConnectionResponse:
@@ -54,7 +54,7 @@ def get_connection(
     return ConnectionResponse.of(found)
 
 
-@app.patch("/connections/<channel>/<account_id>", responses=ERRORS)
+@app.patch("/connections/<channel>/<account_id>", responses=responses())
 def update_connection(
     channel: Annotated[Channel, Path()],
     account_id: AccountId,
@@ -65,7 +65,7 @@ def update_connection(
     return ConnectionResponse.of(updated)
 
 
-@app.delete("/connections/<channel>/<account_id>", responses=ERRORS)
+@app.delete("/connections/<channel>/<account_id>", responses=responses())
 def delete_connection(
     channel: Annotated[Channel, Path()], account_id: AccountId
 ) -> ConnectionResponse:

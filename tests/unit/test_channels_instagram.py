@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from tests.unit.fuzzing import mutated, parse_and_translate, parse_fuzz_tests
 from ticketing.channels import get_adapter
 from ticketing.channels.instagram import InstagramAdapter, InstagramWebhook
 from ticketing.errors import MalformedPayloadError
@@ -347,90 +346,11 @@ def test_handshake_echoes_the_challenge_only_for_the_token() -> None:
 
 
 # ----------------------------------------------------------------------------------- fuzz
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        items: Any = node.items()
-    elif isinstance(node, list):
-        items = enumerate(node)
-    else:
-        return found
-    for key, child in items:
-        found += paths(child, (*prefix, key))
-    return found
-
-
-def like(old: Any) -> st.SearchStrategy[Any]:
-    """Values of the same JSON type as ``old`` (so more mutants stay parseable)."""
-    if isinstance(old, bool):
-        return st.booleans()
-    if isinstance(old, int | float):
-        return st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    if isinstance(old, str):
-        return st.text() | st.integers(min_value=-1, max_value=10**15).map(str)
-    if isinstance(old, list):
-        return st.just([])
-    if isinstance(old, dict):
-        return st.just({})
-    return JSON
-
-
-@st.composite
-def mutated(draw: st.DrawFn, sample: dict[str, Any]) -> Any:
-    """The sample with a few nodes changed, retyped or removed: often still parseable."""
-    value = copy.deepcopy(sample)
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        *parents, last = draw(st.sampled_from(paths(sample)))
-        node = value
-        try:
-            for key in parents:
-                node = node[key]
-            old = node[last] if isinstance(node, dict | list) else None
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation replaced this branch
-        if not isinstance(node, dict | list):
-            continue
-        action = draw(st.sampled_from(["like", "like", "any", "delete"]))
-        if action == "delete" and isinstance(node, dict):
-            del node[last]
-        else:
-            node[last] = draw(like(old) if action == "like" else JSON)
-    return value
-
-
 def parses_or_refuses(raw: bytes) -> InstagramWebhook | None:
-    try:
-        payload = ADAPTER.parse(raw)
-    except MalformedPayloadError:
-        return None
-    # THEN whatever parses translates without error, each command to a named account
-    accounts = ADAPTER.account_ids(payload)
-    for command in ADAPTER.commands(payload):
-        assert command.account_id in accounts
-    return payload
+    return parse_and_translate(ADAPTER, InstagramWebhook, raw)
 
 
-@given(st.binary(max_size=512))
-def test_fuzz_arbitrary_bytes(raw: bytes) -> None:
-    parses_or_refuses(raw)
-
-
-@given(JSON)
-def test_fuzz_arbitrary_json(value: Any) -> None:
-    parses_or_refuses(json.dumps(value).encode())
+test_fuzz_arbitrary_bytes, test_fuzz_arbitrary_json = parse_fuzz_tests(parses_or_refuses)
 
 
 SAMPLE = webhook(

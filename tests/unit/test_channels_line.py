@@ -11,8 +11,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.unit.fuzzing import (
+    JSON_WITH_NAN,
+    epoch_ms,
+    parse_fuzz_tests,
+    parse_or_refuse,
+    shaper,
+)
 from ticketing.channels import get_adapter
-from ticketing.channels.base import MAX_EPOCH_MS
 from ticketing.channels.line import LineAdapter, LineWebhook
 from ticketing.clock import to_ms
 from ticketing.errors import MalformedPayloadError
@@ -437,28 +443,12 @@ def test_line_has_no_handshake():
 
 
 # ---------------------------------------------------------------------------- fuzz
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats()
-
-
 def line_like(*, noisy: bool) -> st.SearchStrategy[Any]:
     """Payloads of LINE's shape. ``noisy``: any field may also be any JSON leaf instead."""
 
-    def shaped(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        if not noisy:
-            return strategy
-        return st.integers(0, 11).flatmap(lambda n: leaf if n == 0 else strategy)
-
+    shaped = shaper(noisy=noisy)
     ids = st.text(min_size=1, max_size=8)
-    timestamps = st.integers(0, MAX_EPOCH_MS)
-    if noisy:
-        timestamps |= st.integers() | st.integers(0, 2**80)
+    timestamps = epoch_ms(noisy=noisy)
     source = shaped(
         st.fixed_dictionaries(
             {"type": shaped(st.sampled_from(["user", "group", "room"]))},
@@ -509,28 +499,14 @@ def line_like(*, noisy: bool) -> st.SearchStrategy[Any]:
 
 
 def parse_or_our_error(body: bytes) -> LineWebhook | None:
-    try:
-        parsed = adapter.parse(body)
-    except MalformedPayloadError:
-        return None
-    assert isinstance(parsed, LineWebhook)
-    return parsed
+    """A payload model comes back, or MalformedPayloadError (never anything else)."""
+    return parse_or_refuse(adapter, LineWebhook, body)
 
 
-@given(body=st.binary())
-def test_fuzz_bytes_parse_or_malformed(body):
-    # GIVEN any bytes
-    # WHEN parsed
-    # THEN a payload model comes back, or MalformedPayloadError (never anything else)
-    parse_or_our_error(body)
-
-
-@given(value=json_values)
-def test_fuzz_json_parse_or_malformed(value):
-    # GIVEN any JSON value
-    # WHEN parsed
-    # THEN a payload model comes back, or MalformedPayloadError (never anything else)
-    parse_or_our_error(json.dumps(value).encode())
+# GIVEN any bytes / any JSON value, WHEN parsed, THEN parse_or_our_error holds
+test_fuzz_bytes_parse_or_malformed, test_fuzz_json_parse_or_malformed = parse_fuzz_tests(
+    parse_or_our_error, raw=st.binary(), values=JSON_WITH_NAN
+)
 
 
 @given(value=line_like(noisy=True))

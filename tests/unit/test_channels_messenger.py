@@ -10,8 +10,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.unit.fuzzing import (
+    JSON_WITH_NAN,
+    LEAF,
+    epoch_ms,
+    parse_fuzz_tests,
+    parse_or_refuse,
+    shaper,
+)
 from ticketing.channels import REGISTRY, all_adapters, get_adapter
-from ticketing.channels.base import MAX_EPOCH_MS
 from ticketing.channels.line import LineAdapter
 from ticketing.channels.messenger import MessengerAdapter, MessengerWebhook
 from ticketing.clock import to_ms
@@ -585,36 +592,20 @@ def test_handshake_never_raises(query, token):
 
 
 # ---------------------------------------------------------------------------- fuzz
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats()
-
-
 def messenger_like(*, noisy: bool) -> st.SearchStrategy[Any]:
     """Payloads of the real shape. ``noisy``: any field may also be any JSON leaf instead, and
     timestamps any integer (the parser must reject, never crash)."""
 
-    def shaped(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        if not noisy:
-            return strategy
-        return st.integers(0, 11).flatmap(lambda n: leaf if n == 0 else strategy)
-
+    shaped = shaper(noisy=noisy)
     ids = st.text(min_size=1, max_size=8)
-    timestamps = st.integers(0, MAX_EPOCH_MS)
-    if noisy:
-        timestamps |= st.integers() | st.integers(0, 2**80)
+    timestamps = epoch_ms(noisy=noisy)
     party = shaped(st.fixed_dictionaries({"id": shaped(ids)}))
     attachment = shaped(
         st.fixed_dictionaries(
             {"type": shaped(st.sampled_from(["image", "sticker", "file", "fallback", "x"]))},
             optional={
                 "payload": shaped(
-                    st.dictionaries(st.sampled_from(["url", "sticker_id"]), leaf, max_size=2)
+                    st.dictionaries(st.sampled_from(["url", "sticker_id"]), LEAF, max_size=2)
                 ),
                 "title": shaped(st.text(max_size=5)),
             },
@@ -657,28 +648,14 @@ def messenger_like(*, noisy: bool) -> st.SearchStrategy[Any]:
 
 
 def parse_or_our_error(body: bytes) -> MessengerWebhook | None:
-    try:
-        parsed = adapter.parse(body)
-    except MalformedPayloadError:
-        return None
-    assert isinstance(parsed, MessengerWebhook)
-    return parsed
+    """A payload model comes back, or MalformedPayloadError (never anything else)."""
+    return parse_or_refuse(adapter, MessengerWebhook, body)
 
 
-@given(body=st.binary())
-def test_fuzz_bytes_parse_or_malformed(body):
-    # GIVEN any bytes
-    # WHEN parsed
-    # THEN a payload model comes back, or MalformedPayloadError (never anything else)
-    parse_or_our_error(body)
-
-
-@given(value=json_values)
-def test_fuzz_json_parse_or_malformed(value):
-    # GIVEN any JSON value
-    # WHEN parsed
-    # THEN a payload model comes back, or MalformedPayloadError (never anything else)
-    parse_or_our_error(json.dumps(value).encode())
+# GIVEN any bytes / any JSON value, WHEN parsed, THEN parse_or_our_error holds
+test_fuzz_bytes_parse_or_malformed, test_fuzz_json_parse_or_malformed = parse_fuzz_tests(
+    parse_or_our_error, raw=st.binary(), values=JSON_WITH_NAN
+)
 
 
 @given(value=messenger_like(noisy=True))

@@ -71,6 +71,13 @@ class ConflictError(TicketEngineError):
     code = "conflict"
 
 
+class PreconditionFailedError(TicketEngineError):
+    """The caller's If-Match names a version the record has moved past."""
+
+    status_code = 412
+    code = "version_mismatch"
+
+
 class StorageUnavailableError(TicketEngineError):
     """DynamoDB failed or kept conflicting: answer 5xx so the caller (or channel) retries."""
 

@@ -31,6 +31,12 @@ ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
+def responses(status: int = 200, description: str = "Success") -> dict[int, OpenAPIResponse]:
+    """A route's OpenAPI responses: its success, whose schema Powertools takes from the return
+    annotation, then ERRORS. (Given ``responses`` without a 2xx, Powertools documents none.)"""
+    return {status: {"description": description}, **ERRORS}
+
+
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Response[str]:

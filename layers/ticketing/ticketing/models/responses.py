@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ticketing.models.records import HistoryEvent, Message, Ticket
 
@@ -17,6 +17,14 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+class OpenTicketCommand(BaseModel):
+    """Open a ticket by hand on one of a contact's conversations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str = Field(min_length=1, max_length=64)
 
 
 class TicketListResponse(BaseModel):

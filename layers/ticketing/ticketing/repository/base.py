@@ -126,6 +126,8 @@ class TicketRepository(Protocol):
         message: Message | None,
         history: HistoryEvent,
         now: datetime,
+        from_status: TicketStatus = TicketStatus.CLOSED,
+        expected_version: int | None = None,
     ) -> None: ...
     def append_message(
         self, *, message: Message, expected_status: TicketStatus | None, activity_at: datetime
@@ -139,6 +141,18 @@ class TicketRepository(Protocol):
         to_status: TicketStatus,
         history: HistoryEvent,
         now: datetime,
+        expected_version: int | None = None,
+    ) -> None: ...
+    def spam_closed_ticket(
+        self,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        ticket_id: str,
+        is_latest: bool,
+        history: HistoryEvent,
+        now: datetime,
+        expected_version: int | None = None,
     ) -> None: ...
 
     def update_delivery_status(

@@ -84,6 +84,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _status_guard(status: TicketStatus, expected_version: int | None) -> tuple[str, dict[str, Any]]:
+    """The ticket's transition guard: its status, and its version when the caller (an agent's
+    If-Match) saw one."""
+    condition = "#status = :from"
+    values: dict[str, Any] = {":from": status.value}
+    if expected_version is not None:
+        condition += " AND version = :seen_version"
+        values[":seen_version"] = expected_version
+    return condition, values
+
+
 def to_dynamo(data: Mapping[str, Any]) -> Item:
     # floats are not accepted by the serializer: go through Decimal
     normal = json.loads(json.dumps(data), parse_float=Decimal)
@@ -558,7 +569,11 @@ class DynamoTicketRepository:
         message: Message | None,
         history: HistoryEvent,
         now: datetime,
+        from_status: TicketStatus = TicketStatus.CLOSED,
+        expected_version: int | None = None,
     ) -> None:
+        """closed (or spam) → open, for the conversation's latest ticket, in one transaction with
+        the guard: fails if another ticket is open or a newer one exists."""
         ws = seen.workspace_id
         items: list[tuple[str, Item]] = []
         if message is not None:
@@ -576,10 +591,13 @@ class DynamoTicketRepository:
             )
         )
         index = keys.ticket_index(ws, ticket_id, TicketStatus.OPEN, now)
-        counter = "messages_in" if message is not None else "reopen_count"
-        add = "ADD reopen_count :one, version :one" + (
-            ", messages_in :one" if counter == "messages_in" else ""
-        )
+        adds = ["version :one"]
+        if from_status is TicketStatus.CLOSED:
+            adds.append("reopen_count :one")
+        if message is not None:
+            adds.append("messages_in :one")
+        add = "ADD " + ", ".join(adds)
+        condition, guard_values = _status_guard(from_status, expected_version)
         items.append(
             (
                 "ticket",
@@ -589,16 +607,16 @@ class DynamoTicketRepository:
                         "Key": to_dynamo(keys.ticket_key(ws, ticket_id)),
                         "UpdateExpression": "SET #status = :open, last_activity_at = :now,"
                         " gsi2pk = :g2pk, gsi2sk = :g2sk REMOVE closed_at " + add,
-                        "ConditionExpression": "#status = :closed",
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":open": TicketStatus.OPEN.value,
-                                ":closed": TicketStatus.CLOSED.value,
                                 ":now": now.isoformat().replace("+00:00", "Z"),
                                 ":g2pk": index["gsi2pk"],
                                 ":g2sk": index["gsi2sk"],
                                 ":one": 1,
+                                **guard_values,
                             }
                         ),
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -653,8 +671,10 @@ class DynamoTicketRepository:
         to_status: TicketStatus,
         history: HistoryEvent,
         now: datetime,
+        expected_version: int | None = None,
     ) -> None:
         """open → closed or spam: the ticket and the conversation guard change together."""
+        condition, guard_values = _status_guard(TicketStatus.OPEN, expected_version)
         stamp = now.isoformat().replace("+00:00", "Z")
         index = keys.ticket_index(workspace_id, ticket_id, to_status, now)
         ticket_set = "SET #status = :to, last_activity_at = :now, gsi2pk = :g2pk, gsi2sk = :g2sk"
@@ -670,16 +690,16 @@ class DynamoTicketRepository:
                         "TableName": self._table,
                         "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
                         "UpdateExpression": ticket_set + " ADD version :one",
-                        "ConditionExpression": "#status = :open",
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":to": to_status.value,
-                                ":open": TicketStatus.OPEN.value,
                                 ":now": stamp,
                                 ":g2pk": index["gsi2pk"],
                                 ":g2sk": index["gsi2sk"],
                                 ":one": 1,
+                                **guard_values,
                             }
                         ),
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -697,6 +717,70 @@ class DynamoTicketRepository:
                     | ({":now": stamp} if to_status is TicketStatus.CLOSED else {}),
                 ),
             ),
+            ("history", self._history_put(history)),
+        ]
+        self._raise_for(self._transact(items))
+
+    def spam_closed_ticket(
+        self,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        ticket_id: str,
+        is_latest: bool,
+        history: HistoryEvent,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> None:
+        """closed → spam. The guard is told when it is the latest ticket (future customer
+        messages then land on it, unsurfaced); otherwise the guard must still name another."""
+        condition, guard_values = _status_guard(TicketStatus.CLOSED, expected_version)
+        index = keys.ticket_index(workspace_id, ticket_id, TicketStatus.SPAM, now)
+        conv_key = to_dynamo(keys.conversation_key(workspace_id, conversation_id))
+        guard: Item
+        if is_latest:
+            guard = self._conversation_update(
+                workspace_id,
+                conversation_id,
+                "SET latest_ticket_status = :spam",
+                "latest_ticket_id = :t AND attribute_not_exists(open_ticket_id)",
+                {":t": ticket_id, ":spam": TicketStatus.SPAM.value},
+            )
+        else:
+            guard = {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": conv_key,
+                    "ConditionExpression": "latest_ticket_id <> :t",
+                    "ExpressionAttributeValues": _values({":t": ticket_id}),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        items: list[tuple[str, Item]] = [
+            (
+                "ticket",
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
+                        "UpdateExpression": "SET #status = :spam, gsi2pk = :g2pk, gsi2sk = :g2sk"
+                        " ADD version :one",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _values(
+                            {
+                                ":spam": TicketStatus.SPAM.value,
+                                ":g2pk": index["gsi2pk"],
+                                ":g2sk": index["gsi2sk"],
+                                ":one": 1,
+                                **guard_values,
+                            }
+                        ),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ),
+            ("conversation", guard),
             ("history", self._history_put(history)),
         ]
         self._raise_for(self._transact(items))

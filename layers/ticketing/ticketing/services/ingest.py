@@ -107,9 +107,15 @@ def _history(
     )
 
 
-def _new_ticket(
-    conversation: Conversation, number: int, previous: str | None, now: datetime
+def new_ticket(
+    conversation: Conversation,
+    number: int,
+    previous: str | None,
+    now: datetime,
+    *,
+    inbound: int = 1,
 ) -> Ticket:
+    """A new open, unassigned ticket; ``inbound`` = the messages it is created with."""
     return Ticket(
         workspace_id=conversation.workspace_id,
         ticket_id="t_" + ids.ulid(),
@@ -123,7 +129,7 @@ def _new_ticket(
         created_at=now,
         last_activity_at=now,
         previous_ticket_id=previous,
-        messages_in=1,
+        messages_in=inbound,
     )
 
 
@@ -205,7 +211,7 @@ def ingest_customer_message(
 
             if isinstance(route, CreateTicket):
                 assert conversation is not None
-                ticket = _new_ticket(conversation, number, route.previous_ticket_id, now)
+                ticket = new_ticket(conversation, number, route.previous_ticket_id, now)
                 message = draft.model_copy(update={"ticket_id": ticket.ticket_id})
                 repo.create_ticket(
                     seen=conversation,
@@ -242,7 +248,7 @@ def ingest_customer_message(
                 customer_id=cmd.customer_id,
                 created_at=now,
             )
-            ticket = _new_ticket(fresh, number, None, now)
+            ticket = new_ticket(fresh, number, None, now)
             fresh = fresh.model_copy(
                 update={
                     "open_ticket_id": ticket.ticket_id,
