@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -142,6 +142,17 @@ class TicketRepository(Protocol):
         history: HistoryEvent,
         now: datetime,
         expected_version: int | None = None,
+    ) -> None: ...
+    def change_ticket(
+        self,
+        *,
+        workspace_id: str,
+        ticket_id: str,
+        set_values: Mapping[str, Any],
+        remove: Sequence[str] = (),
+        history: HistoryEvent,
+        expected_version: int | None = None,
+        extra: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> None: ...
     def spam_closed_ticket(
         self,

@@ -721,6 +721,54 @@ class DynamoTicketRepository:
         ]
         self._raise_for(self._transact(items))
 
+    def change_ticket(
+        self,
+        *,
+        workspace_id: str,
+        ticket_id: str,
+        set_values: Mapping[str, Any],
+        remove: Sequence[str] = (),
+        history: HistoryEvent,
+        expected_version: int | None = None,
+        extra: Sequence[tuple[str, Item]] = (),
+    ) -> None:
+        """The one way agent edits change a ticket: SET/REMOVE attributes, bump ``version``,
+        record the history event — one transaction, guarded by the ticket existing and (with
+        If-Match) by the version the agent saw. ``extra`` adds more guarded items (labels'
+        index entries, the conversation, …). Raises TicketStatusChangedError with the current
+        ticket when the guard fails."""
+        names = {f"#s{i}": k for i, k in enumerate(set_values)}
+        names |= {f"#r{i}": k for i, k in enumerate(remove)}
+        values = {f":s{i}": v for i, v in enumerate(set_values.values())} | {":one": 1}
+        update = "ADD version :one"
+        if set_values:
+            update = (
+                "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(set_values))) + " " + update
+            )
+        if remove:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        condition = "attribute_exists(pk)"
+        if expected_version is not None:
+            condition += " AND version = :seen_version"
+            values[":seen_version"] = expected_version
+        ticket_update: Item = {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _values(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        items: list[tuple[str, Item]] = [
+            ("ticket", ticket_update),
+            ("history", self._history_put(history)),
+            *extra,
+        ]
+        self._raise_for(self._transact(items))
+
     def spam_closed_ticket(
         self,
         *,

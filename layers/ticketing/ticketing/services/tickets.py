@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ticketing import ids
 from ticketing.errors import (
@@ -61,6 +62,41 @@ def list_tickets(
     cursor: str | None,
 ) -> Page[Ticket]:
     return repo.list_tickets(workspace_id, status, limit, cursor)
+
+
+def change_ticket(
+    repo: TicketRepository,
+    workspace_id: str,
+    ticket_id: str,
+    event: str,
+    *,
+    actor: str,
+    now: datetime,
+    set_values: dict[str, Any],
+    remove: tuple[str, ...] = (),
+    detail: str | None = None,
+    expected_version: int | None = None,
+) -> Ticket:
+    """An agent edit that is not a status transition (assignee, labels, fields, …): one guarded
+    transaction with its history event; If-Match → 412 when the ticket moved on."""
+    ticket = get_ticket(repo, workspace_id, ticket_id)
+    if expected_version is not None and ticket.version != expected_version:
+        raise PreconditionFailedError(
+            "the ticket changed since you loaded it",
+            details={"ticket_id": ticket_id, "version": ticket.version},
+        )
+    try:
+        repo.change_ticket(
+            workspace_id=workspace_id,
+            ticket_id=ticket_id,
+            set_values=set_values,
+            remove=remove,
+            history=_history(ticket, event, actor=actor, now=now, to_status=None, detail=detail),
+            expected_version=expected_version,
+        )
+    except GuardFailedError as exc:
+        raise _lost_race(ticket, exc) from exc
+    return get_ticket(repo, workspace_id, ticket_id)
 
 
 def parse_if_match(raw: str | None) -> int | None:
