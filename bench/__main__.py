@@ -17,8 +17,12 @@ from typing import Any
 
 from bench import report, stack
 
-SECTIONS = ("latency", "cost", "throughput", "cold_start", "scale")
+SECTIONS = ("latency", "cost", "throughput", "cold_start", "scale", "load")
 RESULTS = stack.ROOT_PATH / "bench" / "results"
+DESCRIPTION = (
+    "Ticket Engine's speed and DynamoDB cost against its own DynamoDB Local: prints a table and"
+    " writes bench/results/latest.json (bench/README.md explains every figure)."
+)
 
 
 def progress(message: str) -> None:
@@ -26,7 +30,7 @@ def progress(message: str) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     parser.add_argument("--quick", action="store_true", help="fewer samples, shorter runs")
     parser.add_argument(
         "--only",
@@ -96,6 +100,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 large=1_000 if quick else None,
                 progress=progress,
             )
+        if "load" in args.only:
+            from bench import load
+
+            progress("6. load through the local HTTP API")
+            results["load"] = load.measure(duration=3.0 if quick else 10.0, progress=progress)
     results["meta"]["seconds"] = round(time.perf_counter() - began, 1)
     results["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results

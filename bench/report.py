@@ -261,6 +261,47 @@ def render(results: dict[str, Any]) -> str:
             f" {scale['median_ratio']:.2f}× (large/small)"
             + (f"; {scale['seed_note']}" if scale["seed_note"] else "")
         )
+    if load := results.get("load"):
+        out += [
+            "",
+            f"6. Load — local HTTP API (local.server) on {load['host']}, {load['threads']} client"
+            f" threads for {load['duration_seconds']:g} s; {load['mix']['webhook']:.0%} signed"
+            f" webhooks ({load['customers']} customers), {load['mix']['list']:.0%} GET /tickets",
+        ]
+        rows = []
+        for key, label in (
+            ("webhook", "POST /webhooks/messenger"),
+            ("list", "GET /tickets?status=open"),
+            ("all", "all"),
+        ):
+            f = load[key]
+            rows.append(
+                [
+                    label,
+                    str(f["requests"]),
+                    f"{f['per_second']:.1f}/s",
+                    str(f["errors"]),
+                    f"{f['error_rate']:.2%}" if f["error_rate"] is not None else "-",
+                    f"{f['p50_ms']:.2f} ms" if f["p50_ms"] is not None else "-",
+                    f"{f['p99_ms']:.2f} ms" if f["p99_ms"] is not None else "-",
+                ]
+            )
+        out += _table(["requests", "count", "rate", "errors", "error rate", "p50", "p99"], rows)
+        codes = ", ".join(
+            f"{'transport error' if code == '0' else code} ×{n}"
+            for code, n in load["status_codes"].items()
+        )
+        out.append(
+            f"   status codes: {codes}; webhooks answered 200: {load['webhooks_acknowledged']},"
+            f" messages stored: {load['messages_stored']}"
+            f" {_mark(load['lost_or_duplicated'] == 0)}"
+        )
+        base = load["baselines"]
+        out.append(
+            f"   sequential medians: the server's own 404 (no handler)"
+            f" {base['http_404_median_ms']:.2f} ms, a bare DynamoDB GetItem"
+            f" {base['dynamodb_get_item_median_ms']:.2f} ms"
+        )
     return "\n".join(out)
 
 

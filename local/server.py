@@ -13,6 +13,12 @@ Routes, auth and schedules come from template.yaml. Handlers run in this process
   environment in ``os.environ`` once: per-function differences are merged locally.
 - ``POST /_local/schedules/{FunctionLogicalId}`` sends a function its EventBridge "Scheduled Event"
   now; with ``run_schedules`` a thread also fires each schedule on its rate (cron: every 60 s).
+- ``GET /_local/outbox?workspace_id=&limit=&cursor=`` lists a workspace's outbox items (default:
+  the demo workspace), oldest first. In AWS the table's stream and an EventBridge Pipe carry them
+  to the bus; locally there is neither, so this is where replies can be seen queued.
+- ``GET /openapi.json`` is the agent API's OpenAPI document (local/openapi.py, generated from the
+  resolvers at first use) and ``GET /swagger`` a Swagger UI over it, offline: its script and
+  stylesheet are the ones Powertools ships, inlined. No token needed; API Gateway serves neither.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import boto3
 import jwt
@@ -64,6 +71,10 @@ STAGE = "local"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TABLE_NAME = "ticket-engine-local"
 SCHEDULE_PATH = re.compile(r"/_local/schedules/(?P<function_id>[^/]+)/?")
+OUTBOX_PATH = "/_local/outbox"
+OPENAPI_PATH = "/openapi.json"
+SWAGGER_PATH = "/swagger"
+SWAGGER_ASSETS = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
 COGNITO_DATE_CLAIMS = ("exp", "iat", "auth_time")
 
 
@@ -236,6 +247,22 @@ def proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, payload
 
 
+def swagger_page(document: Mapping[str, Any]) -> str:
+    """Swagger UI over ``document``, self-contained: Powertools' swagger-ui bundle and stylesheet
+    (shipped in its wheel) are inlined, so the page needs no network."""
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = resources.files(SWAGGER_ASSETS)
+    return generate_swagger_html(
+        json.dumps(document).replace("</", "<\\/"),  # the spec sits inside a <script>
+        assets.joinpath("swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        assets.joinpath("swagger-ui.min.css").read_text(encoding="utf-8"),
+        swagger_base_url="",
+        oauth2_config=None,
+        persist_authorization=True,
+    )
+
+
 # -- server --------------------------------------------------------------------------------------
 
 
@@ -258,6 +285,8 @@ class LocalApiServer(ThreadingHTTPServer):
         }
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._docs_lock = threading.Lock()
+        self._docs: dict[str, Any] | None = None
 
     @property
     def targets(self) -> list[Route | Schedule]:
@@ -292,6 +321,15 @@ class LocalApiServer(ThreadingHTTPServer):
             )
             return handler(event, context)
 
+    def openapi_document(self) -> dict[str, Any]:
+        """The agent API's OpenAPI document, generated once from the resolvers."""
+        with self._docs_lock:
+            if self._docs is None:
+                from local.openapi import openapi_document
+
+                self._docs = openapi_document(self.template)
+            return self._docs
+
     def start_scheduler(self) -> None:
         if self.schedules and self._scheduler is None:
             self._scheduler = threading.Thread(
@@ -325,6 +363,7 @@ class LocalApiServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length
+    disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stall)
 
     def handle_request(self) -> None:
         url = urlsplit(self.path)
@@ -333,8 +372,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if self.command == "GET" and url.path.rstrip("/") == OUTBOX_PATH:
+            self._serve_outbox(dict(parse_qsl(url.query)))
+            return
         if self.command == "POST" and (found := SCHEDULE_PATH.fullmatch(url.path)):
             self._trigger_schedule(found["function_id"])
+            return
+        if self.command in ("GET", "HEAD") and url.path in (OPENAPI_PATH, SWAGGER_PATH):
+            self._serve_docs(url.path, parse_qs(url.query).get("format", [""])[-1])
             return
         route = self.server.match(self.command, url.path)
         if route is None:
@@ -359,6 +404,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_request  # noqa: N815 - stdlib names
     do_HEAD = do_OPTIONS = handle_request  # noqa: N815
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) is routed like API Gateway would: no route, 404;
+        # the stdlib answers 501 to methods without a do_ method.
+        if name.startswith("do_"):
+            return self.handle_request
+        raise AttributeError(name)
+
     def _authorize(self) -> dict[str, str] | None:
         header = self.headers.get("Authorization", "")
         # "Bearer <jwt>"; like Cognito authorizers, the bare token is accepted too.
@@ -367,6 +419,29 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return cognito_claims(verify(token.strip()))
         except jwt.InvalidTokenError:
             return None
+
+    def _serve_outbox(self, query: dict[str, str]) -> None:
+        """The outbox items of a workspace (local only: no stream or pipe runs here)."""
+        from local.demo import WORKSPACE_ID
+        from ticketing.errors import TicketEngineError
+        from ticketing.repository.dynamodb import get_repository
+
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            self._send_json(400, {"message": "limit must be 1..100"})
+            return
+        try:
+            page = get_repository().list_outbox(
+                query.get("workspace_id", WORKSPACE_ID), limit, query.get("cursor") or None
+            )
+        except TicketEngineError as exc:
+            self._send_json(exc.status_code, exc.to_body())
+            return
+        items = [item.model_dump(mode="json") for item in page.items]
+        self._send_json(200, {"items": items, "next_cursor": page.next_cursor})
 
     def _trigger_schedule(self, function_id: str) -> None:
         schedule = next((s for s in self.server.schedules if s.function_id == function_id), None)
@@ -380,6 +455,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(502, {"message": "Internal server error"})
             return
         self._send_json(200, {"function": function_id, "result": result})
+
+    def _serve_docs(self, path: str, format_: str) -> None:
+        try:
+            document = self.server.openapi_document()
+        except Exception:
+            logger.exception("the OpenAPI document could not be generated")
+            self._send_json(500, {"message": "OpenAPI document unavailable"})
+            return
+        if path == SWAGGER_PATH and format_ != "json":  # the UI fetches ?format=json to download
+            page = swagger_page(document).encode("utf-8")
+            self._send(200, [("Content-Type", "text/html; charset=utf-8")], page)
+        else:
+            self._send_json(200, document)
 
     def _send_json(self, status: int, body: Any) -> None:
         self._send(
@@ -547,11 +635,13 @@ def main(argv: list[str] | None = None) -> None:
             stack.callback(server.shutdown)
 
             print(f"API        {server.url}", flush=True)
+            print(f"Docs       {server.url}{SWAGGER_PATH}  ({server.url}{OPENAPI_PATH})")
             for route in server.routes:
                 auth = "" if route.auth_none else "  (token)"
                 print(f"  {route.method:6} {route.path:28} {route.function_id}{auth}")
             for schedule in server.schedules:
                 print(f"  POST   /_local/schedules/{schedule.function_id}  ({schedule.expression})")
+            print(f"  GET    {OUTBOX_PATH}?workspace_id={{ws}}  (outbox items; no stream locally)")
             print(f"DynamoDB   {endpoint}  tables: {', '.join(table_names.values())}")
             print(f"Token      {mint_token()}")
             if seeded is not None:

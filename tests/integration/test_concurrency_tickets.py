@@ -34,6 +34,7 @@ from botocore.config import Config
 from functions.webhook_ingest import app as webhook_app
 from local import demo
 from tests.helpers import FakeLambdaContext, unique
+from ticketing.channels import get_adapter
 from ticketing.clock import utc_now
 from ticketing.config import get_settings
 from ticketing.errors import ConflictError, TicketEngineError
@@ -72,8 +73,11 @@ def _lambda_instance(index: int, events: list[dict[str, Any]], barrier: Any, out
 
 
 def warm_up_lambda_code() -> None:
-    """Build boto3's model caches once before forking, as a deployment package's init would."""
+    """Build boto3's model caches and import the channel adapters once before forking, as a
+    warm Lambda instance has them (so no child imports modules after the barrier)."""
     ddb.dynamodb_client()
+    for channel in ("messenger", "line"):
+        get_adapter(channel)
 
 
 def run_lambda_instances(

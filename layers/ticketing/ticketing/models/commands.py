@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ticketing.models.records import Attachment, Channel
+
+# Channel-given ids become parts of DynamoDB keys (a partition key holds at most 2048 bytes, with
+# our prefixes and the workspace id around them): a longer one can never be stored, so it is a
+# malformed payload, not a storage failure the channel should retry.
+MAX_KEY_PART_BYTES = 512
+
+
+def _fits_in_a_key(value: str) -> str:
+    if len(value.encode()) > MAX_KEY_PART_BYTES:
+        raise ValueError(f"an id may hold at most {MAX_KEY_PART_BYTES} bytes")
+    return value
+
+
+KeyPart = Annotated[str, Field(min_length=1), AfterValidator(_fits_in_a_key)]
 
 
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     channel: Channel
-    account_id: str = Field(min_length=1)
+    account_id: KeyPart
 
 
 class CustomerMessageReceived(_Command):
     """A customer wrote to the shop: routes to a ticket (append, reopen or create)."""
 
     kind: Literal["customer_message"] = "customer_message"
-    customer_id: str = Field(min_length=1)
-    channel_message_id: str = Field(min_length=1, description="The channel's id: the dedupe key.")
+    customer_id: KeyPart
+    channel_message_id: KeyPart = Field(description="The channel's id: the dedupe key.")
     sent_at: datetime
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
@@ -33,8 +47,8 @@ class OutboundMessageSeen(_Command):
     """The shop wrote to the customer (an echo): stored, never creates or reopens a ticket."""
 
     kind: Literal["outbound_message"] = "outbound_message"
-    customer_id: str = Field(min_length=1)
-    channel_message_id: str = Field(min_length=1)
+    customer_id: KeyPart
+    channel_message_id: KeyPart
     sent_at: datetime
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
@@ -53,7 +67,7 @@ class DeliveryStatusReported(_Command):
     unordered: storage moves a message's status forward only (sent → delivered → read; failed)."""
 
     kind: Literal["delivery_status"] = "delivery_status"
-    channel_message_id: str = Field(min_length=1, description="The outbound message's channel id.")
+    channel_message_id: KeyPart = Field(description="The outbound message's channel id.")
     status: Literal["sent", "delivered", "read", "failed"]
     at: datetime = Field(description="The channel's timestamp of the status change.")
     error: str | None = Field(default=None, description="Why it failed (code: title), if given.")
@@ -63,8 +77,8 @@ class MessageDeleted(_Command):
     """A message was unsent on the channel (Instagram ``is_deleted``): mark it, never drop it."""
 
     kind: Literal["message_deleted"] = "message_deleted"
-    customer_id: str = Field(min_length=1)
-    channel_message_id: str = Field(min_length=1)
+    customer_id: KeyPart
+    channel_message_id: KeyPart
     at: datetime
 
 

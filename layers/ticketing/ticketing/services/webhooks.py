@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from ticketing.channels import get_adapter
 from ticketing.errors import (
     ConfigurationError,
@@ -23,6 +25,7 @@ from ticketing.errors import (
     TicketEngineError,
 )
 from ticketing.models.commands import (
+    MAX_KEY_PART_BYTES,
     ChannelCommand,
     CustomerMessageReceived,
     DeliveryStatusReported,
@@ -128,14 +131,9 @@ def receive_webhook(
     own_app_id: str | None = None,
 ) -> WebhookReport:
     adapter = get_adapter(channel)
-    try:
-        if len(raw) > max_body_bytes:
-            raise PayloadTooLargeError(
-                "webhook body is too large", details={"limit_bytes": max_body_bytes}
-            )
-        payload = adapter.parse(raw)
-    except (PayloadTooLargeError, MalformedPayloadError) as exc:
-        # Keep what was refused (TTL'd) so nothing a channel sent is thrown away unseen.
+
+    def keep_refused(exc: TicketEngineError) -> None:
+        """Keep what was refused (TTL'd) so nothing a channel sent is thrown away unseen."""
         repo.keep_rejected_request(
             RejectedRequest(
                 channel=channel,
@@ -147,10 +145,27 @@ def receive_webhook(
                 body=raw[:REJECTED_BODY_LIMIT],
             )
         )
+
+    try:
+        if len(raw) > max_body_bytes:
+            raise PayloadTooLargeError(
+                "webhook body is too large", details={"limit_bytes": max_body_bytes}
+            )
+        payload = adapter.parse(raw)
+        account_ids = adapter.account_ids(payload)
+        too_long = [a for a in account_ids if len(a.encode()) > MAX_KEY_PART_BYTES]
+        if too_long:
+            # it cannot be looked up (nor connected): a malformed payload, not an unknown account
+            raise MalformedPayloadError(
+                f"{channel} payload names an account id over {MAX_KEY_PART_BYTES} bytes",
+                details={"account_ids": sorted(a[:64] + "…" for a in too_long)},
+            )
+    except (PayloadTooLargeError, MalformedPayloadError) as exc:
+        keep_refused(exc)
         raise
     report = WebhookReport(channel=channel)
     accounts: dict[str, ChannelConnection] = {}
-    for account_id in sorted(adapter.account_ids(payload)):
+    for account_id in sorted(account_ids):
         connection = connections.get(adapter.channel, account_id)
         if connection is None:
             # Decision (README "Webhooks"): 200 and nothing stored. A 4xx would only make the
@@ -177,7 +192,20 @@ def receive_webhook(
         if not adapter.verify(raw, headers, secret, connection):
             raise InvalidSignatureError("webhook signature does not match")
 
-    commands = adapter.commands(payload, accounts)
+    try:
+        commands = adapter.commands(payload, accounts)
+    except ValidationError as exc:  # e.g. an id too long to be stored: never retry it
+        refused = MalformedPayloadError(
+            f"{channel} payload is not valid",
+            details={
+                "errors": [
+                    {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]}
+                    for e in exc.errors(include_url=False, include_input=False)[:10]
+                ]
+            },
+        )
+        keep_refused(refused)
+        raise refused from exc
     # channel time, not arrival order: a batch is stored oldest first
     commands.sort(key=lambda c: _event_time(c, now))
     failures: list[StorageUnavailableError] = []
