@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test lint format validate build pytest bench events clean
+.PHONY: setup run test lint format validate build pytest bench events openapi clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -60,6 +60,10 @@ bench: setup
 
 events:
 	PYTHONPATH=.:layers/ticketing $(PY) -m local.demo events
+
+## Regenerate openapi.json (the agent API, from the resolvers); a stale copy fails the tests.
+openapi: $(VENV)/.installed
+	PYTHONPATH=.:layers/ticketing $(PY) -m local.openapi --write
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) node_modules

@@ -116,16 +116,17 @@ def test_first_message_of_a_conversation_costs_three_round_trips(accounts, repo,
     # WHEN the new customer writes
     with CapacityMeter(dynamodb_client()) as meter:
         outcome = post(accounts, "psid-1")
-    # THEN the context read, the ticket-number counter, and one transaction of six items:
-    # message, conversation, identity, contact, ticket, history
+    # THEN the context read, the ticket-number counter, and one transaction of eight items:
+    # message, conversation, identity, contact, ticket, history, and the contact view's two
+    # links in the contact's partition (sk CONV#… and TICKET#…: no index entry)
     assert outcome == "created"
     assert calls(meter) == [
         ("BatchGetItem", 3, 1.0, 0.0, {"table": 1.0}),
         ("UpdateItem", 1, 0.0, 1.0, {"table": 1.0}),
-        ("TransactWriteItems", 6, 0.0, 10.0, {"table": 6.0, "gsi1": 2.0, "gsi2": 2.0}),
+        ("TransactWriteItems", 8, 0.0, 10.0, {"table": 6.0, "gsi1": 2.0, "gsi2": 2.0}),
     ]
     assert aws_writes(meter, ddb_client) == (
-        17.0,
+        21.0,
         [
             "Update WORKSPACE: table=1",
             "Put MSG: gsi1=2 table=2",
@@ -134,6 +135,8 @@ def test_first_message_of_a_conversation_costs_three_round_trips(accounts, repo,
             "Put CONTACT: table=2",
             "Put TICKET: gsi2=2 table=2",
             "Put HIST: table=2",
+            "Put CONV: table=2",
+            "Put TICKET: table=2",
         ],
     )
 
@@ -148,21 +151,22 @@ def test_new_ticket_on_an_existing_conversation_costs_three_round_trips(accounts
     with CapacityMeter(dynamodb_client()) as meter:
         outcome = post(accounts, "psid-1")
     # THEN the context read, the counter, and one transaction: message, conversation guard
-    # update, ticket, history
+    # update, ticket, history, and the contact view's link to the ticket (sk TICKET#…)
     assert outcome == "created"
     assert calls(meter) == [
         ("BatchGetItem", 3, 2.0, 0.0, {"table": 2.0}),
         ("UpdateItem", 1, 0.0, 1.0, {"table": 1.0}),
-        ("TransactWriteItems", 4, 0.0, 10.0, {"table": 6.0, "gsi1": 2.0, "gsi2": 2.0}),
+        ("TransactWriteItems", 5, 0.0, 10.0, {"table": 6.0, "gsi1": 2.0, "gsi2": 2.0}),
     ]
     assert aws_writes(meter, ddb_client) == (
-        13.0,
+        15.0,
         [
             "Update WORKSPACE: table=1",
             "Put MSG: gsi1=2 table=2",
             "Update CONVERSATION: table=2",
             "Put TICKET: gsi2=2 table=2",
             "Put HIST: table=2",
+            "Put TICKET: table=2",
         ],
     )
 
@@ -201,6 +205,37 @@ def test_close_costs_a_read_a_transaction_and_a_read(accounts, repo, ddb_client)
             "Update CONVERSATION: table=2",
             "Put HIST: table=2",
         ],
+    )
+
+
+def test_assign_costs_a_read_and_one_transaction(accounts, repo, ddb_client):
+    # GIVEN an open ticket and an agent of the workspace
+    from ticketing.models.people import Agent
+    from ticketing.services import assignment
+
+    ticket_id = open_ticket(accounts, repo, "psid-1")
+    repo.create_agent(
+        Agent(workspace_id=accounts.workspace_id, agent_id="ann", name="Ann", created_at=utc_now())
+    )
+    # WHEN an agent assigns the ticket to her (the service the API calls)
+    with CapacityMeter(ddb_client) as meter:
+        assignment.assign(
+            repo,
+            accounts.workspace_id,
+            ticket_id,
+            {"agent_id": "ann"},
+            actor="agent-1",
+            now=utc_now(),
+        )
+    # THEN: read the ticket, then one transaction: the ticket (version-guarded; its gsi2 entry
+    # rewritten, keys unchanged), the history event, the agent's existence check. No read back.
+    assert calls(meter) == [
+        ("GetItem", 1, 1.0, 0.0, {"table": 1.0}),
+        ("TransactWriteItems", 3, 0.0, 6.0, {"table": 4.0, "gsi2": 2.0}),
+    ]
+    assert aws_writes(meter, ddb_client) == (
+        8.0,
+        ["Update TICKET: gsi2=2 table=2", "Put HIST: table=2", "ConditionCheck AGENT: table=2"],
     )
 
 

@@ -185,6 +185,7 @@ EXPECTED_ERRORS = {
     "ForbiddenError": (403, "forbidden"),
     "NotFoundError": (404, "not_found"),
     "ConflictError": (409, "conflict"),
+    "UnprocessableError": (422, "validation_error"),
     "PreconditionFailedError": (412, "version_mismatch"),
     "StorageUnavailableError": (503, "storage_unavailable"),
     "ConfigurationError": (500, "configuration_error"),

@@ -153,6 +153,16 @@ def workspace_owned(workspace_id: str) -> dict[str, dict[str, str]]:
         "history": keys.history_key(workspace_id, "t-1", T, "e-1"),
         "message": keys.message_key(workspace_id, Channel.LINE, "bot-1", "m-1"),
         "message_index": keys.message_index(workspace_id, "t-1", T, "m-1"),
+        "outbox": keys.outbox_key(workspace_id, T, "m-1"),
+        "note": keys.note_key(workspace_id, "t-1", T, "n-1"),
+        "ticket_field": keys.ticket_field_key(workspace_id, "order_id"),
+        "agent": keys.agent_key(workspace_id, "a-1"),
+        "team": keys.team_key(workspace_id, "team-1"),
+        "team_member": keys.team_member_key(workspace_id, "team-1", "a-1"),
+        "contact_conversation": keys.contact_conversation_key(
+            workspace_id, "ct-1", Channel.LINE, "bot-1", "conv-1"
+        ),
+        "contact_ticket": keys.contact_ticket_key(workspace_id, "ct-1", T, "t-1"),
     }
 
 

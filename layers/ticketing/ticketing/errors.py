@@ -71,6 +71,14 @@ class ConflictError(TicketEngineError):
     code = "conflict"
 
 
+class UnprocessableError(TicketEngineError):
+    """The request is well formed but its values break a domain rule (e.g. ticket field
+    definitions): 422 like request validation, ``details.errors`` naming each field."""
+
+    status_code = 422
+    code = "validation_error"
+
+
 class PreconditionFailedError(TicketEngineError):
     """The caller's If-Match names a version the record has moved past."""
 

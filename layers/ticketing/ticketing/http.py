@@ -10,7 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from ticketing.auth import Principal, principal_from_claims
@@ -33,8 +36,12 @@ ERRORS: dict[int, OpenAPIResponse] = {
 
 def responses(status: int = 200, description: str = "Success") -> dict[int, OpenAPIResponse]:
     """A route's OpenAPI responses: its success, whose schema Powertools takes from the return
-    annotation, then ERRORS. (Given ``responses`` without a 2xx, Powertools documents none.)"""
-    return {status: {"description": description}, **ERRORS}
+    annotation (204: no body), then ERRORS. (Given ``responses`` without a 2xx, Powertools
+    documents none.)"""
+    success: OpenAPIResponse = {"description": description}
+    if status == 204:
+        success["content"] = {}
+    return {status: success, **ERRORS}
 
 
 def error_response(
@@ -58,6 +65,30 @@ def rest_resolver() -> APIGatewayRestResolver:
             logger.exception("request failed", extra={"code": exc.code})
         return error_response(exc.status_code, exc.code, exc.message, exc.details)
 
+    # Bodies are UTF-8 JSON. Reading one, Powertools raises RequestUnsupportedContentType (no
+    # RequestValidationError) for a Content-Type it cannot parse (text/plain ...), a bare
+    # ValueError for multipart/form-data without a boundary and UnicodeDecodeError for bytes that
+    # are not UTF-8: each would otherwise be a 500.
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        return _unsupported_media_type()
+
+    @app.exception_handler(ValueError)
+    def unreadable_body(exc: ValueError) -> Response[str]:
+        content_type = app.current_event.headers.get("content-type") or ""
+        if content_type.strip().lower().startswith("multipart/"):
+            return _unsupported_media_type()
+        try:
+            app.current_event.decoded_body  # noqa: B018 - raises for a body that is not UTF-8
+        except UnicodeDecodeError:
+            return error_response(
+                422,
+                "validation_error",
+                "the request is not valid",
+                {"errors": [{"loc": "body", "msg": "the body is not UTF-8 text"}]},
+            )
+        return _internal_error()
+
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         errors = [
@@ -74,10 +105,20 @@ def rest_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def unexpected_error(exc: Exception) -> Response[str]:
-        logger.exception("request failed")
-        return error_response(500, "internal_error", "internal error")
+        return _internal_error()
 
     return app
+
+
+def _unsupported_media_type() -> Response[str]:
+    return error_response(
+        415, "unsupported_media_type", "the request body must be application/json"
+    )
+
+
+def _internal_error() -> Response[str]:
+    logger.exception("request failed")  # called while handling the exception: logs its trace
+    return error_response(500, "internal_error", "internal error")
 
 
 def caller(app: APIGatewayRestResolver) -> Principal:

@@ -18,7 +18,9 @@ SecretRef = Annotated[
         examples=["ssm:/ticket-engine/line/U123/channel-secret"],
     ),
 ]
-Options = Annotated[dict[str, Annotated[str, Field(max_length=2048)]], Field(max_length=20)]
+# Keys become DynamoDB map keys, which may not be empty (DynamoDB refuses the write: was a 503).
+OptionKey = Annotated[str, Field(min_length=1, max_length=128)]
+Options = Annotated[dict[OptionKey, Annotated[str, Field(max_length=2048)]], Field(max_length=20)]
 
 
 class ConnectChannelCommand(BaseModel):

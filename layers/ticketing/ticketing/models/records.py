@@ -157,6 +157,9 @@ class Ticket(_Record):
     account_id: str
     status: TicketStatus
     assignee: Assignee = Field(default_factory=Assignee)
+    assignee_changed_at: datetime | None = Field(
+        default=None, description="When the assignee last changed (assigned or unassigned)."
+    )
     fields: dict[str, Any] = Field(default_factory=dict)
     labels: list[str] = Field(default_factory=list)
     created_at: datetime

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from ticketing.models.annotations import Note, TicketFieldDefinition
+from ticketing.models.people import Agent, Team, TeamMember
 from ticketing.models.records import (
+    Assignee,
     Channel,
     ChannelConnection,
     Contact,
@@ -20,6 +23,7 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
+from ticketing.models.replies import OutboxItem
 
 T = TypeVar("T")
 
@@ -77,6 +81,19 @@ class WriteConflictError(GuardFailedError):
     """DynamoDB cancelled the transaction for a concurrent transaction: retry."""
 
     reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RecordExistsError(GuardFailedError):
+    """A create found its id taken (agents, teams)."""
+
+
+@dataclass
+class DirectoryRecordMissingError(GuardFailedError):
+    """A directory check of a guarded write failed: ``missing`` names the records that were not
+    there ("agent", "team", "member")."""
+
+    missing: tuple[str, ...] = ()
 
 
 class TicketRepository(Protocol):
@@ -188,6 +205,53 @@ class TicketRepository(Protocol):
     ) -> bool: ...
 
     def keep_rejected_request(self, request: RejectedRequest) -> None: ...
+
+    # agent replies and the outbox (one transaction; a stored key answers the stored message)
+    def add_reply(self, *, message: Message, outbox: OutboxItem) -> Message | None: ...
+    def list_outbox(
+        self, workspace_id: str, limit: int, cursor: str | None
+    ) -> Page[OutboxItem]: ...
+
+    # annotations: internal notes and ticket field definitions
+    def add_note(self, *, note: Note, history: HistoryEvent) -> None: ...
+    def list_notes(
+        self, workspace_id: str, ticket_id: str, limit: int, cursor: str | None
+    ) -> Page[Note]: ...
+    def put_ticket_field(self, definition: TicketFieldDefinition) -> None: ...
+    def list_ticket_fields(self, workspace_id: str) -> list[TicketFieldDefinition]: ...
+
+    # agents and teams (the workspace directory) and assignment
+    def create_agent(self, agent: Agent) -> None: ...
+    def get_agent(self, workspace_id: str, agent_id: str) -> Agent | None: ...
+    def list_agents(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Agent]: ...
+    def update_agent(
+        self, workspace_id: str, agent_id: str, changes: Mapping[str, Any]
+    ) -> Agent | None: ...
+    def create_team(self, team: Team) -> None: ...
+    def get_team(self, workspace_id: str, team_id: str) -> Team | None: ...
+    def list_teams(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Team]: ...
+    def add_team_member(self, member: TeamMember) -> None: ...
+    def remove_team_member(self, workspace_id: str, team_id: str, agent_id: str) -> bool: ...
+    def list_team_members(self, workspace_id: str, team_id: str) -> list[TeamMember]: ...
+    def assign_ticket(
+        self,
+        *,
+        workspace_id: str,
+        ticket_id: str,
+        assignee: Assignee,
+        at: datetime,
+        history: HistoryEvent,
+        seen_version: int,
+    ) -> None: ...
+
+    # the contact view
+    def get_contact(self, workspace_id: str, contact_id: str) -> Contact | None: ...
+    def list_contact_conversations(
+        self, workspace_id: str, contact_id: str
+    ) -> list[Conversation]: ...
+    def list_contact_tickets(
+        self, workspace_id: str, contact_id: str, limit: int, cursor: str | None
+    ) -> Page[Ticket]: ...
 
     # reads
     def get_ticket(self, workspace_id: str, ticket_id: str) -> Ticket | None: ...

@@ -30,8 +30,11 @@ from pydantic import BaseModel
 from ticketing.config import get_settings
 from ticketing.errors import InvalidCursorError, StorageUnavailableError
 from ticketing.ids import ulid
+from ticketing.models.annotations import Note, TicketFieldDefinition
+from ticketing.models.people import Agent, Team, TeamMember
 from ticketing.models.records import (
     DELIVERY_RANK,
+    Assignee,
     Channel,
     ChannelConnection,
     Contact,
@@ -45,13 +48,16 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
+from ticketing.models.replies import OutboxItem
 from ticketing.repository import keys
 from ticketing.repository.base import (
     ConnectionOwnedElsewhereError,
     ConversationChangedError,
+    DirectoryRecordMissingError,
     DuplicateMessageError,
     IdentityTakenError,
     Page,
+    RecordExistsError,
     RoutingContext,
     TicketStatusChangedError,
     WriteConflictError,
@@ -222,6 +228,36 @@ class DynamoTicketRepository:
                 **_dump(ticket),
             }
         )
+
+    def _contact_conversation_put(self, conversation: Conversation) -> Item:
+        """The contact view's link to a conversation (immutable: written once, with it)."""
+        item = to_dynamo(
+            {
+                **keys.contact_conversation_key(
+                    conversation.workspace_id,
+                    conversation.contact_id,
+                    conversation.channel,
+                    conversation.account_id,
+                    conversation.conversation_id,
+                ),
+                "type": "contact_conversation",
+                "conversation_id": conversation.conversation_id,
+            }
+        )
+        return self._put(item)
+
+    def _contact_ticket_put(self, ticket: Ticket) -> Item:
+        """The contact view's link to a ticket (immutable: written once, with the ticket)."""
+        item = to_dynamo(
+            {
+                **keys.contact_ticket_key(
+                    ticket.workspace_id, ticket.contact_id, ticket.created_at, ticket.ticket_id
+                ),
+                "type": "contact_ticket",
+                "ticket_id": ticket.ticket_id,
+            }
+        )
+        return self._put(item)
 
     def _message_put(self, message: Message) -> Item:
         item = to_dynamo(
@@ -493,6 +529,8 @@ class DynamoTicketRepository:
             )
         items.append(("ticket", self._put(self._ticket_item(ticket), "attribute_not_exists(pk)")))
         items.append(("history", self._history_put(history)))
+        items.append(("contact_conversation", self._contact_conversation_put(conversation)))
+        items.append(("contact_ticket", self._contact_ticket_put(ticket)))
         self._raise_for(self._transact(items))
 
     def find_contact_id(
@@ -559,6 +597,7 @@ class DynamoTicketRepository:
         )
         items.append(("ticket", self._put(self._ticket_item(ticket), "attribute_not_exists(pk)")))
         items.append(("history", self._history_put(history)))
+        items.append(("contact_ticket", self._contact_ticket_put(ticket)))
         self._raise_for(self._transact(items))
 
     def reopen_ticket(
@@ -661,6 +700,81 @@ class DynamoTicketRepository:
             update["ExpressionAttributeNames"] = {"#status": "status"}
         items = [("message", self._message_put(message)), ("ticket", {"Update": update})]
         self._raise_for(self._transact(items))
+
+    # ------------------------------------------------------------------ replies and the outbox
+    def add_reply(self, *, message: Message, outbox: OutboxItem) -> Message | None:
+        """An agent's outbound message on an open ticket, the ticket's activity (last activity,
+        ``messages_out``, first agent reply) and the outbox item: one TransactWriteItems, so the
+        reply is never stored without being queued, nor queued without being stored.
+
+        The message key is deterministic (the service derives it from the client's idempotency
+        key): when it is already stored, nothing is written and the stored message is returned.
+        Returns None when written. Raises TicketStatusChangedError (with the ticket as stored)
+        when the ticket is not open."""
+        ws = message.workspace_id
+        put = self._message_put(message)
+        put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        at = message.received_at
+        ticket_update: Item = {
+            "Update": {
+                "TableName": self._table,
+                "Key": to_dynamo(keys.ticket_key(ws, message.ticket_id)),
+                "UpdateExpression": "SET last_activity_at = :now, gsi2sk = :g2sk,"
+                " first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
+                " ADD messages_out :one",
+                "ConditionExpression": "#status = :open",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": _values(
+                    {
+                        ":now": at.isoformat().replace("+00:00", "Z"),
+                        ":g2sk": keys.ticket_activity_sort(message.ticket_id, at),
+                        ":one": 1,
+                        ":open": TicketStatus.OPEN.value,
+                    }
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        outbox_item = to_dynamo(
+            {
+                **keys.outbox_key(ws, outbox.created_at, outbox.idempotency_key),
+                "type": "outbox",
+                **_dump(outbox),
+            }
+        )
+        items: list[tuple[str, Item]] = [
+            ("message", put),
+            ("ticket", ticket_update),
+            ("outbox", self._put(outbox_item, "attribute_not_exists(pk)")),
+        ]
+        failed = self._transact(items)
+        if failed.get("message") == "ConditionalCheckFailed":
+            stored = failed.get("message:item") or self._get_message(message)
+            if stored is not None:
+                return Message.model_validate(stored)
+        self._raise_for(failed)
+        return None
+
+    def _get_message(self, message: Message) -> dict[str, Any] | None:
+        key = keys.message_key(
+            message.workspace_id, message.channel, message.account_id, message.channel_message_id
+        )
+        response = self._call(
+            "get_item", TableName=self._table, Key=to_dynamo(key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_dynamo(item) if item else None
+
+    def list_outbox(self, workspace_id: str, limit: int, cursor: str | None) -> Page[OutboxItem]:
+        """A workspace's outbox items, oldest first (local inspection; the stream delivers them)."""
+        return self._query_page(
+            OutboxItem,
+            index=None,
+            partition=keys.outbox_partition(workspace_id),
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+        )
 
     def leave_open(
         self,
@@ -953,7 +1067,10 @@ class DynamoTicketRepository:
         if index:
             kwargs["IndexName"] = index
         if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, index=index, partition=partition)
+            start = decode_cursor(cursor, index=index, partition=partition)
+            if sk_prefix is not None and not start[sk_name]["S"].startswith(sk_prefix):
+                raise InvalidCursorError("the page cursor does not belong to this list")
+            kwargs["ExclusiveStartKey"] = start
         response = self._call("query", **kwargs)
         items = [model.model_validate(from_dynamo(i)) for i in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
@@ -1000,6 +1117,337 @@ class DynamoTicketRepository:
             if page.next_cursor is None:
                 return events
             cursor = page.next_cursor
+
+    # ------------------------------------------------------------------ annotations
+    def add_note(self, *, note: Note, history: HistoryEvent) -> None:
+        """The note item joins the ticket's change transaction (``last_note_at``, version, the
+        "note_added" event): no note without its ticket, and none without its history."""
+        item = to_dynamo(
+            {
+                **keys.note_key(note.workspace_id, note.ticket_id, note.created_at, note.note_id),
+                "type": "note",
+                **_dump(note),
+            }
+        )
+        self.change_ticket(
+            workspace_id=note.workspace_id,
+            ticket_id=note.ticket_id,
+            set_values={"last_note_at": note.created_at.isoformat().replace("+00:00", "Z")},
+            history=history,
+            extra=[("note", self._put(item, "attribute_not_exists(pk)"))],
+        )
+
+    def list_notes(
+        self, workspace_id: str, ticket_id: str, limit: int, cursor: str | None
+    ) -> Page[Note]:
+        return self._query_page(
+            Note,
+            index=None,
+            partition=keys.ticket_key(workspace_id, ticket_id)[keys.PK],
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+            sk_prefix=keys.NOTE_PREFIX,
+        )
+
+    def put_ticket_field(self, definition: TicketFieldDefinition) -> None:
+        item = to_dynamo(
+            {
+                **keys.ticket_field_key(definition.workspace_id, definition.key),
+                "type": "ticket_field",
+                **definition.model_dump(mode="json"),
+            }
+        )
+        self._call("put_item", TableName=self._table, Item=item)
+
+    def list_ticket_fields(self, workspace_id: str) -> list[TicketFieldDefinition]:
+        definitions: list[TicketFieldDefinition] = []
+        cursor: str | None = None
+        while True:
+            page = self._query_page(
+                TicketFieldDefinition,
+                index=None,
+                partition=keys.ticket_fields_partition(workspace_id),
+                limit=100,
+                cursor=cursor,
+                forward=True,
+                sk_prefix=keys.FIELD_PREFIX,
+            )
+            definitions.extend(page.items)
+            if page.next_cursor is None:
+                return definitions
+            cursor = page.next_cursor
+
+    # ------------------------------------------------------------------ agents and teams
+    def _create(self, item: Item) -> None:
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise RecordExistsError() from exc
+            raise
+
+    def _get(self, model: type[M], key: Mapping[str, str], *, consistent: bool) -> M | None:
+        response = self._call(
+            "get_item", TableName=self._table, Key=to_dynamo(key), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return model.model_validate(from_dynamo(item)) if item else None
+
+    def _exists_check(self, key: Mapping[str, str]) -> Item:
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": to_dynamo(key),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+
+    def create_agent(self, agent: Agent) -> None:
+        key = keys.agent_key(agent.workspace_id, agent.agent_id)
+        self._create(to_dynamo({**key, "type": "agent", **_dump(agent)}))
+
+    def get_agent(self, workspace_id: str, agent_id: str) -> Agent | None:
+        return self._get(Agent, keys.agent_key(workspace_id, agent_id), consistent=True)
+
+    def list_agents(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Agent]:
+        return self._query_page(
+            Agent,
+            index=None,
+            partition=keys.agents_partition(workspace_id),
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+            sk_prefix=keys.AGENT_PREFIX,
+        )
+
+    def update_agent(
+        self, workspace_id: str, agent_id: str, changes: Mapping[str, Any]
+    ) -> Agent | None:
+        """SET ``changes`` on an existing agent of the workspace (None if there is none)."""
+        names = {f"#f{i}": k for i, k in enumerate(changes)}
+        values = {f":v{i}": v for i, v in enumerate(changes.values())}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self._table,
+                Key=to_dynamo(keys.agent_key(workspace_id, agent_id)),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_values(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return Agent.model_validate(from_dynamo(response["Attributes"]))
+
+    def create_team(self, team: Team) -> None:
+        key = keys.team_key(team.workspace_id, team.team_id)
+        self._create(to_dynamo({**key, "type": "team", **_dump(team)}))
+
+    def get_team(self, workspace_id: str, team_id: str) -> Team | None:
+        return self._get(Team, keys.team_key(workspace_id, team_id), consistent=True)
+
+    def list_teams(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Team]:
+        return self._query_page(
+            Team,
+            index=None,
+            partition=keys.teams_partition(workspace_id),
+            limit=limit,
+            cursor=cursor,
+            forward=True,
+            sk_prefix=keys.TEAM_PREFIX,
+        )
+
+    def add_team_member(self, member: TeamMember) -> None:
+        """Put the membership (idempotent) with the team and the agent checked in the same
+        transaction. Raises DirectoryRecordMissingError naming what is missing."""
+        ws = member.workspace_id
+        item = to_dynamo(
+            {
+                **keys.team_member_key(ws, member.team_id, member.agent_id),
+                "type": "team_member",
+                **_dump(member),
+            }
+        )
+        items: list[tuple[str, Item]] = [
+            ("member", self._put(item)),
+            ("team", self._exists_check(keys.team_key(ws, member.team_id))),
+            ("agent", self._exists_check(keys.agent_key(ws, member.agent_id))),
+        ]
+        failed = self._transact(items)
+        missing = tuple(n for n in ("team", "agent") if failed.get(n) == "ConditionalCheckFailed")
+        if missing:
+            raise DirectoryRecordMissingError(missing=missing)
+        self._raise_for(failed)
+
+    def remove_team_member(self, workspace_id: str, team_id: str, agent_id: str) -> bool:
+        """False when the agent was not a member."""
+        try:
+            self._call(
+                "delete_item",
+                TableName=self._table,
+                Key=to_dynamo(keys.team_member_key(workspace_id, team_id, agent_id)),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def list_team_members(self, workspace_id: str, team_id: str) -> list[TeamMember]:
+        members: list[TeamMember] = []
+        cursor: str | None = None
+        while True:
+            page = self._query_page(
+                TeamMember,
+                index=None,
+                partition=keys.team_members_partition(workspace_id, team_id),
+                limit=100,
+                cursor=cursor,
+                forward=True,
+                sk_prefix=keys.MEMBER_PREFIX,
+            )
+            members.extend(page.items)
+            if page.next_cursor is None:
+                return members
+            cursor = page.next_cursor
+
+    def assign_ticket(
+        self,
+        *,
+        workspace_id: str,
+        ticket_id: str,
+        assignee: Assignee,
+        at: datetime,
+        history: HistoryEvent,
+        seen_version: int,
+    ) -> None:
+        """Set the ticket's assignee through ``change_ticket`` (guarded by the version the
+        caller read, so the history's from → to is exact), with the agent, the team and the
+        membership checked in the same transaction. Raises TicketStatusChangedError (with the
+        current ticket) when the ticket moved on, DirectoryRecordMissingError naming what is
+        missing ("agent", "team", "member")."""
+        checks: list[tuple[str, Item]] = []
+        if assignee.agent_id:
+            checks.append(
+                ("agent", self._exists_check(keys.agent_key(workspace_id, assignee.agent_id)))
+            )
+        if assignee.team_id:
+            checks.append(
+                ("team", self._exists_check(keys.team_key(workspace_id, assignee.team_id)))
+            )
+        if assignee.agent_id and assignee.team_id:
+            member = keys.team_member_key(workspace_id, assignee.team_id, assignee.agent_id)
+            checks.append(("member", self._exists_check(member)))
+        try:
+            self.change_ticket(
+                workspace_id=workspace_id,
+                ticket_id=ticket_id,
+                set_values={
+                    "assignee": _dump(assignee),
+                    "assignee_changed_at": at.isoformat().replace("+00:00", "Z"),
+                },
+                history=history,
+                expected_version=seen_version,
+                extra=checks,
+            )
+        except WriteConflictError as exc:
+            missing = tuple(
+                n
+                for n in ("agent", "team", "member")
+                if exc.reasons.get(n) == "ConditionalCheckFailed"
+            )
+            if missing:
+                raise DirectoryRecordMissingError(missing=missing) from exc
+            raise
+
+    # ------------------------------------------------------------------ the contact view
+    def get_contact(self, workspace_id: str, contact_id: str) -> Contact | None:
+        return self._get(Contact, keys.contact_key(workspace_id, contact_id), consistent=False)
+
+    def _batch_get(self, item_keys: Sequence[Mapping[str, str]]) -> dict[str, dict[str, Any]]:
+        """Items by pk (eventually consistent reads), unprocessed keys retried."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(item_keys), 100):
+            chunk = [to_dynamo(k) for k in item_keys[start : start + 100]]
+            request: dict[str, Any] = {self._table: {"Keys": chunk}}
+            for attempt in range(5):
+                response = self._call("batch_get_item", RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = from_dynamo(raw)
+                    found[str(item[keys.PK])] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2**attempt)
+            else:
+                raise StorageUnavailableError("the ticket store did not answer a read")
+        return found
+
+    def list_contact_conversations(self, workspace_id: str, contact_id: str) -> list[Conversation]:
+        """The contact's links (one Query), then the conversations themselves (one BatchGetItem:
+        their open/latest ticket are live), in channel/account order."""
+        links: list[_ConversationLink] = []
+        cursor: str | None = None
+        while True:
+            page = self._query_page(
+                _ConversationLink,
+                index=None,
+                partition=keys.contact_key(workspace_id, contact_id)[keys.PK],
+                limit=100,
+                cursor=cursor,
+                forward=True,
+                sk_prefix=keys.CONTACT_CONV_PREFIX,
+            )
+            links.extend(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        wanted = [keys.conversation_key(workspace_id, link.conversation_id) for link in links]
+        found = self._batch_get(wanted)
+        return [
+            Conversation.model_validate(found[key[keys.PK]])
+            for key in wanted
+            if key[keys.PK] in found
+        ]
+
+    def list_contact_tickets(
+        self, workspace_id: str, contact_id: str, limit: int, cursor: str | None
+    ) -> Page[Ticket]:
+        """A page of the contact's ticket links, newest first (one Query), then those tickets
+        (one BatchGetItem): cost follows the page, not the contact's history."""
+        links = self._query_page(
+            _TicketLink,
+            index=None,
+            partition=keys.contact_key(workspace_id, contact_id)[keys.PK],
+            limit=limit,
+            cursor=cursor,
+            forward=False,
+            sk_prefix=keys.CONTACT_TICKET_PREFIX,
+        )
+        wanted = [keys.ticket_key(workspace_id, link.ticket_id) for link in links.items]
+        found = self._batch_get(wanted) if wanted else {}
+        tickets = [Ticket.model_validate(found[k[keys.PK]]) for k in wanted if k[keys.PK] in found]
+        return Page(items=tickets, next_cursor=links.next_cursor)
+
+
+class _ConversationLink(BaseModel):
+    conversation_id: str
+
+
+class _TicketLink(BaseModel):
+    ticket_id: str
 
 
 def encode_cursor(last_evaluated_key: Mapping[str, Any]) -> str:

@@ -115,3 +115,98 @@ def rejected_key(channel: str, received_at: datetime, request_id: str) -> dict[s
         PK: f"REJECTED#{channel}#{received_at:%Y-%m-%d}",
         SK: f"{_ms(received_at)}#{request_id}",
     }
+
+
+NOTE_PREFIX = "NOTE#"
+
+
+def note_key(workspace_id: str, ticket_id: str, at: datetime, note_id: str) -> dict[str, str]:
+    """Internal notes live in the ticket's partition (never in its messages' index)."""
+    return {PK: ticket_key(workspace_id, ticket_id)[PK], SK: f"{NOTE_PREFIX}{_ms(at)}#{note_id}"}
+
+
+FIELD_PREFIX = "FIELD#"
+
+
+def ticket_fields_partition(workspace_id: str) -> str:
+    return f"{ws(workspace_id)}#FIELDS"
+
+
+def ticket_field_key(workspace_id: str, key: str) -> dict[str, str]:
+    """A workspace's ticket field definitions: one partition, listed by one Query."""
+    return {PK: ticket_fields_partition(workspace_id), SK: f"{FIELD_PREFIX}{key}"}
+
+
+OUTBOX_TTL_DAYS = 7
+
+
+def outbox_partition(workspace_id: str) -> str:
+    """A workspace's pending outbox events (one partition per workspace: replies are written at
+    agent speed, far below a partition's limits; the stream, not a query, delivers them)."""
+    return f"{ws(workspace_id)}#OUTBOX"
+
+
+def outbox_key(workspace_id: str, created_at: datetime, event_id: str) -> dict[str, str]:
+    return {PK: outbox_partition(workspace_id), SK: f"{_ms(created_at)}#{event_id}"}
+
+
+# Agents and teams: the workspace directory. Small partitions listed by one Query each (no index,
+# so no index writes); a team's members live in the team's own partition.
+AGENT_PREFIX = "AGENT#"
+TEAM_PREFIX = "TEAM#"
+MEMBER_PREFIX = "MEMBER#"
+
+
+def agents_partition(workspace_id: str) -> str:
+    return f"{ws(workspace_id)}#AGENTS"
+
+
+def agent_key(workspace_id: str, agent_id: str) -> dict[str, str]:
+    return {PK: agents_partition(workspace_id), SK: f"{AGENT_PREFIX}{agent_id}"}
+
+
+def teams_partition(workspace_id: str) -> str:
+    return f"{ws(workspace_id)}#TEAMS"
+
+
+def team_key(workspace_id: str, team_id: str) -> dict[str, str]:
+    return {PK: teams_partition(workspace_id), SK: f"{TEAM_PREFIX}{team_id}"}
+
+
+def team_members_partition(workspace_id: str, team_id: str) -> str:
+    return f"{ws(workspace_id)}#TEAM#{team_id}"
+
+
+def team_member_key(workspace_id: str, team_id: str, agent_id: str) -> dict[str, str]:
+    return {PK: team_members_partition(workspace_id, team_id), SK: f"{MEMBER_PREFIX}{agent_id}"}
+
+
+# The contact view: immutable link items in the contact's partition, written in the transaction
+# that creates the conversation / ticket. (Index attributes on the conversation and ticket items
+# would also work, but gsi1 projects ALL: every later update of those items — each message
+# appended to a ticket — would then pay an index write too.)
+CONTACT_CONV_PREFIX = "CONV#"
+CONTACT_TICKET_PREFIX = "TICKET#"
+
+
+def contact_conversation_key(
+    workspace_id: str,
+    contact_id: str,
+    channel: Channel | str,
+    account_id: str,
+    conversation_id: str,
+) -> dict[str, str]:
+    return {
+        PK: contact_key(workspace_id, contact_id)[PK],
+        SK: f"{CONTACT_CONV_PREFIX}{channel}#{account_id}#{conversation_id}",
+    }
+
+
+def contact_ticket_key(
+    workspace_id: str, contact_id: str, created_at: datetime, ticket_id: str
+) -> dict[str, str]:
+    """Sorted by creation time: a descending Query lists a contact's tickets newest first."""
+    return {
+        PK: contact_key(workspace_id, contact_id)[PK],
+        SK: f"{CONTACT_TICKET_PREFIX}{_ms(created_at)}#{ticket_id}",
+    }
