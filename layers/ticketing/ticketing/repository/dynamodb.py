@@ -90,6 +90,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _condition_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
 def _status_guard(status: TicketStatus, expected_version: int | None) -> tuple[str, dict[str, Any]]:
     """The ticket's transition guard: its status, and its version when the caller (an agent's
     If-Match) saw one."""
@@ -143,7 +147,7 @@ class DynamoTicketRepository:
         try:
             response: dict[str, Any] = getattr(self._client, operation)(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 raise
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise
@@ -155,6 +159,35 @@ class DynamoTicketRepository:
                 "the ticket store is unavailable", details={"operation": operation}
             ) from exc
         return response
+
+    def _set_if(
+        self,
+        key: Mapping[str, str],
+        changes: Mapping[str, Any],
+        condition: str,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """SET ``changes`` on the item at ``key`` if ``condition`` holds: its new image, or None
+        when the condition failed (the item is missing or not the caller's)."""
+        names = {f"#f{i}": k for i, k in enumerate(changes)}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
+        bound = {f":v{i}": v for i, v in enumerate(changes.values())} | dict(values or {})
+        try:
+            response = self._call(
+                "update_item",
+                TableName=self._table,
+                Key=to_dynamo(key),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_values(bound),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return from_dynamo(response["Attributes"])
 
     def _put(self, item: Item, condition: str | None = None, **extra: Any) -> Item:
         put: Item = {"TableName": self._table, "Item": item}
@@ -346,7 +379,7 @@ class DynamoTicketRepository:
                 ExpressionAttributeValues=_values({":ws": connection.workspace_id}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 raise ConnectionOwnedElsewhereError() from exc
             raise
 
@@ -354,25 +387,13 @@ class DynamoTicketRepository:
         self, workspace_id: str, channel: Channel, account_id: str, changes: Mapping[str, Any]
     ) -> ChannelConnection | None:
         """Apply ``changes`` if the connection belongs to the workspace (else None)."""
-        names = {f"#f{i}": k for i, k in enumerate(changes)}
-        values = {f":v{i}": v for i, v in enumerate(changes.values())} | {":ws": workspace_id}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
-        try:
-            response = self._call(
-                "update_item",
-                TableName=self._table,
-                Key=to_dynamo(keys.connection_key(channel, account_id)),
-                UpdateExpression=f"SET {sets}",
-                ConditionExpression="workspace_id = :ws",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return ChannelConnection.model_validate(from_dynamo(response["Attributes"]))
+        updated = self._set_if(
+            keys.connection_key(channel, account_id),
+            changes,
+            "workspace_id = :ws",
+            {":ws": workspace_id},
+        )
+        return ChannelConnection.model_validate(updated) if updated else None
 
     def list_connections(
         self, workspace_id: str, limit: int, cursor: str | None
@@ -981,7 +1002,7 @@ class DynamoTicketRepository:
                 ExpressionAttributeValues=_values(values),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return False
             raise
         return True
@@ -1008,7 +1029,7 @@ class DynamoTicketRepository:
                 ExpressionAttributeValues=_values({":at": at.isoformat().replace("+00:00", "Z")}),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return False
             raise
         return True
@@ -1188,7 +1209,7 @@ class DynamoTicketRepository:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 raise RecordExistsError() from exc
             raise
 
@@ -1230,25 +1251,10 @@ class DynamoTicketRepository:
         self, workspace_id: str, agent_id: str, changes: Mapping[str, Any]
     ) -> Agent | None:
         """SET ``changes`` on an existing agent of the workspace (None if there is none)."""
-        names = {f"#f{i}": k for i, k in enumerate(changes)}
-        values = {f":v{i}": v for i, v in enumerate(changes.values())}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
-        try:
-            response = self._call(
-                "update_item",
-                TableName=self._table,
-                Key=to_dynamo(keys.agent_key(workspace_id, agent_id)),
-                UpdateExpression=f"SET {sets}",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return Agent.model_validate(from_dynamo(response["Attributes"]))
+        updated = self._set_if(
+            keys.agent_key(workspace_id, agent_id), changes, "attribute_exists(pk)"
+        )
+        return Agent.model_validate(updated) if updated else None
 
     def create_team(self, team: Team) -> None:
         key = keys.team_key(team.workspace_id, team.team_id)
@@ -1300,7 +1306,7 @@ class DynamoTicketRepository:
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return False
             raise
         return True
