@@ -46,6 +46,7 @@ from ticketing.observability import instrument
 from ticketing.repository.dynamodb import get_repository
 from ticketing.services import annotations as annotating
 from ticketing.services import assignment, contacts, directory, replies, tickets
+from ticketing.services.tickets import TransitionCommand
 
 app = rest_resolver()
 
@@ -112,10 +113,10 @@ def open_ticket(command: Annotated[OpenTicketCommand, Body()]) -> tuple[Ticket, 
     return ticket, 201
 
 
-@app.post("/tickets/<ticket_id>/close", responses=responses())
-def close_ticket(ticket_id: TicketId) -> Ticket:
+def _transition(command: TransitionCommand, ticket_id: str) -> Ticket:
+    """A status transition by the calling agent, conditional on If-Match when given."""
     who = principal()
-    return tickets.close_ticket(
+    return command(
         get_repository(),
         who.workspace_id,
         ticket_id,
@@ -123,47 +124,28 @@ def close_ticket(ticket_id: TicketId) -> Ticket:
         now=utc_now(),
         expected_version=if_match(),
     )
+
+
+@app.post("/tickets/<ticket_id>/close", responses=responses())
+def close_ticket(ticket_id: TicketId) -> Ticket:
+    return _transition(tickets.close_ticket, ticket_id)
 
 
 @app.post("/tickets/<ticket_id>/reopen", responses=responses())
 def reopen_ticket(ticket_id: TicketId) -> Ticket:
     """Manual reopen (the reopen window does not apply); 409 if another ticket is open."""
-    who = principal()
-    return tickets.reopen_ticket(
-        get_repository(),
-        who.workspace_id,
-        ticket_id,
-        actor=who.agent_id,
-        now=utc_now(),
-        expected_version=if_match(),
-    )
+    return _transition(tickets.reopen_ticket, ticket_id)
 
 
 @app.post("/tickets/<ticket_id>/spam", responses=responses())
 def mark_spam(ticket_id: TicketId) -> Ticket:
-    who = principal()
-    return tickets.mark_spam(
-        get_repository(),
-        who.workspace_id,
-        ticket_id,
-        actor=who.agent_id,
-        now=utc_now(),
-        expected_version=if_match(),
-    )
+    return _transition(tickets.mark_spam, ticket_id)
 
 
 @app.post("/tickets/<ticket_id>/unspam", responses=responses())
 def unmark_spam(ticket_id: TicketId) -> Ticket:
     """Back to open; 409 if the conversation has another open ticket."""
-    who = principal()
-    return tickets.unmark_spam(
-        get_repository(),
-        who.workspace_id,
-        ticket_id,
-        actor=who.agent_id,
-        now=utc_now(),
-        expected_version=if_match(),
-    )
+    return _transition(tickets.unmark_spam, ticket_id)
 
 
 # ---------------------------------------------------------------------------- notes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ticketing import ids
 from ticketing.errors import (
@@ -24,6 +24,21 @@ from ticketing.repository.base import (
     WriteConflictError,
 )
 from ticketing.services.ingest import MAX_ATTEMPTS, new_ticket
+
+
+class TransitionCommand(Protocol):
+    """close_ticket, reopen_ticket, mark_spam, unmark_spam: one shape for the API to call."""
+
+    def __call__(
+        self,
+        repo: TicketRepository,
+        workspace_id: str,
+        ticket_id: str,
+        *,
+        actor: str,
+        now: datetime,
+        expected_version: int | None = None,
+    ) -> Ticket: ...
 
 
 @dataclass(frozen=True)
