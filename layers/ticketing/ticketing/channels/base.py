@@ -14,8 +14,12 @@ from pydantic import BaseModel, ValidationError
 
 from ticketing.clock import from_ms
 from ticketing.errors import MalformedPayloadError
-from ticketing.models.commands import ChannelCommand
-from ticketing.models.records import Channel, ChannelConnection
+from ticketing.models.commands import (
+    ChannelCommand,
+    CustomerMessageReceived,
+    OutboundMessageSeen,
+)
+from ticketing.models.records import Attachment, Channel, ChannelConnection
 from ticketing.observability import logger
 
 P = TypeVar("P", bound=BaseModel)
@@ -70,6 +74,40 @@ class ChannelAdapter(ABC, Generic[P]):
     ) -> list[ChannelCommand]:
         """One channel-neutral command per event. ``connections`` (by account id) gives the
         verified connections, for channels whose translation needs their options."""
+
+    def message_command(
+        self,
+        *,
+        outbound: bool,
+        account_id: str,
+        customer_id: str,
+        channel_message_id: str,
+        sent_at: datetime,
+        text: str | None,
+        attachments: tuple[Attachment, ...],
+        customer_name: str | None = None,
+    ) -> ChannelCommand:
+        """A message in either direction: the shop's own (never a ticket) or the customer's."""
+        if outbound:
+            return OutboundMessageSeen(
+                channel=self.channel,
+                account_id=account_id,
+                customer_id=customer_id,
+                channel_message_id=channel_message_id,
+                sent_at=sent_at,
+                text=text,
+                attachments=attachments,
+            )
+        return CustomerMessageReceived(
+            channel=self.channel,
+            account_id=account_id,
+            customer_id=customer_id,
+            channel_message_id=channel_message_id,
+            sent_at=sent_at,
+            text=text,
+            attachments=attachments,
+            customer_name=customer_name,
+        )
 
     def acknowledgement(self, summary: Mapping[str, Any]) -> str:
         """The 200 body. Most channels ignore it: a JSON summary helps whoever debugs."""

@@ -46,9 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ticketing.channels.base import MAX_EPOCH_MS, HexSignedAdapter
 from ticketing.models.commands import (
     ChannelCommand,
-    CustomerMessageReceived,
     IgnoredEvent,
-    OutboundMessageSeen,
 )
 from ticketing.models.records import Attachment, AttachmentType, Channel, ChannelConnection
 
@@ -200,21 +198,9 @@ class LazadaAdapter(HexSignedAdapter[LazadaPush]):
         when = message.send_time if message.send_time is not None else payload.timestamp
         sent_at = epoch_to_datetime(when or 0)  # never None: LazadaPush._message_has_time
         text, attachments = message_content(message)
-        if message.from_account_type == SELLER:
-            return [
-                OutboundMessageSeen(
-                    channel=self.channel,
-                    account_id=account_id,
-                    customer_id=message.session_id,
-                    channel_message_id=message.message_id,
-                    sent_at=sent_at,
-                    text=text,
-                    attachments=attachments,
-                )
-            ]
         return [
-            CustomerMessageReceived(
-                channel=self.channel,
+            self.message_command(
+                outbound=message.from_account_type == SELLER,
                 account_id=account_id,
                 customer_id=message.session_id,
                 channel_message_id=message.message_id,

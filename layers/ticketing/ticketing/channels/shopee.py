@@ -35,9 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ticketing.channels.base import MAX_EPOCH_MS, HexSignedAdapter
 from ticketing.models.commands import (
     ChannelCommand,
-    CustomerMessageReceived,
     IgnoredEvent,
-    OutboundMessageSeen,
 )
 from ticketing.models.records import Attachment, AttachmentType, Channel, ChannelConnection
 
@@ -194,36 +192,23 @@ class ShopeeAdapter(HexSignedAdapter[ShopeePush]):
         shop_user_id = connection.options.get("shop_user_id") if connection else None
         sent_at = datetime.fromtimestamp(message.created_timestamp, tz=UTC)
         text, attachments = message_content(message)
-        if self.is_from_shop(shop_id, message, shop_user_id):
-            if not message.to_id:
-                return [
-                    IgnoredEvent(
-                        channel=self.channel,
-                        account_id=shop_id,
-                        reason="shop message without to_id",
-                    )
-                ]
+        outbound = self.is_from_shop(shop_id, message, shop_user_id)
+        if outbound and not message.to_id:
             return [
-                OutboundMessageSeen(
-                    channel=self.channel,
-                    account_id=shop_id,
-                    customer_id=message.to_id,
-                    channel_message_id=message.message_id,
-                    sent_at=sent_at,
-                    text=text,
-                    attachments=attachments,
+                IgnoredEvent(
+                    channel=self.channel, account_id=shop_id, reason="shop message without to_id"
                 )
             ]
         return [
-            CustomerMessageReceived(
-                channel=self.channel,
+            self.message_command(
+                outbound=outbound,
                 account_id=shop_id,
-                customer_id=message.from_id,
+                customer_id=str(message.to_id) if outbound else message.from_id,
                 channel_message_id=message.message_id,
                 sent_at=sent_at,
                 text=text,
                 attachments=attachments,
-                customer_name=message.from_user_name,
+                customer_name=None if outbound else message.from_user_name,
             )
         ]
 
