@@ -40,6 +40,8 @@ LABELS = {
     "duplicate": "redelivered (duplicate) message",
     "close": "close a ticket (leave_open)",
     "list_page": "list one inbox page of 25",
+    "list_view_page": "list one inbox view page of 25 (unassigned)",
+    "project_append": "view projector: one append's ticket record (async, off the hot path)",
     "get_ticket": "get a ticket with 50 messages",
 }
 
@@ -155,6 +157,40 @@ def _scenarios() -> dict[str, Callable[[], dict[str, Any]]]:
         event = stack.api_get(ws, "/tickets", "/tickets", query={"status": "open", "limit": "25"})
         return _metered(lambda: stack.call_api(event))
 
+    def ticket_image(ws: stack.Workspace, ticket_id: str) -> dict[str, Any]:
+        from ticketing.repository import keys
+        from ticketing.repository.dynamodb import to_dynamo
+
+        item: dict[str, Any] = _client().get_item(
+            TableName=stack.TABLE_NAME,
+            Key=to_dynamo(keys.ticket_key(ws.workspace_id, ticket_id)),
+            ConsistentRead=True,
+        )["Item"]
+        return item
+
+    def project(new: dict[str, Any], old: dict[str, Any] | None, seq: int) -> None:
+        from ticketing.repository.dynamodb import get_repository
+        from ticketing.services import views
+
+        views.project(get_repository(), new_image=new, old_image=old, sequence_number=str(seq))
+
+    def list_view_page() -> dict[str, Any]:
+        ws = stack.Workspace.create()
+        for i in range(LIST_TICKETS):
+            ticket_id = stack.open_ticket(ws, f"psid-{i}")
+            project(ticket_image(ws, ticket_id), None, i + 1)
+        event = stack.api_get(ws, "/tickets", "/tickets", query={"assignee": "none", "limit": "25"})
+        return _metered(lambda: stack.call_api(event))
+
+    def project_append() -> dict[str, Any]:
+        ws = stack.Workspace.create()
+        ticket_id = stack.open_ticket(ws, "psid-1")
+        before = ticket_image(ws, ticket_id)
+        project(before, None, 1)
+        stack.ingest(ws.message("psid-1"), expect="appended")
+        after = ticket_image(ws, ticket_id)
+        return _metered(lambda: project(after, before, 2))
+
     def get_ticket() -> dict[str, Any]:
         ws = stack.Workspace.create()
         ticket_id = stack.open_ticket(ws, "psid-1")
@@ -177,6 +213,8 @@ def _scenarios() -> dict[str, Callable[[], dict[str, Any]]]:
         "duplicate": duplicate,
         "close": close,
         "list_page": list_page,
+        "list_view_page": list_view_page,
+        "project_append": project_append,
         "get_ticket": get_ticket,
     }
 

@@ -261,6 +261,17 @@ def render(results: dict[str, Any]) -> str:
             f" {scale['median_ratio']:.2f}× (large/small)"
             + (f"; {scale['seed_note']}" if scale["seed_note"] else "")
         )
+        if auto := scale.get("auto_close"):
+            out.append(
+                f"   auto-close pass ({auto['due']} due tickets in each workspace): "
+                + "; ".join(
+                    f"{scale[k + '_tickets']:,} tickets → {auto[k]['requests']} requests,"
+                    f" {_units(auto[k]['read_units'])} RCU, {_units(auto[k]['write_units'])} WCU,"
+                    f" {auto[k]['closed']} closed"
+                    for k in ("small", "large")
+                )
+                + f"; capacity equal: {_mark(auto['capacity_equal'])}"
+            )
     if load := results.get("load"):
         out += [
             "",

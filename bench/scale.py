@@ -130,6 +130,10 @@ def measure(
             if i >= warmup:
                 timings[name].append((time.perf_counter_ns() - start) / 1e6)
 
+    auto_close = {
+        name: _auto_close(client, ws) for name, ws in (("small", small_ws), ("large", large_ws))
+    }
+
     # THEN the cost is the same, and the latency ratio is about 1
     return {
         "small_tickets": SMALL,
@@ -140,4 +144,61 @@ def measure(
         "large": {**costs["large"], **summary(timings["large"])},
         "capacity_equal": costs["small"] == costs["large"],
         "median_ratio": round(median(timings["large"]) / median(timings["small"]), 2),
+        "auto_close": {
+            **auto_close,
+            "due": AUTO_CLOSE_DUE,
+            "capacity_equal": auto_close["small"] == auto_close["large"],
+        },
+    }
+
+
+AUTO_CLOSE_DUE = 10  # seeded tickets whose activity is before the run's cutoff, in each workspace
+
+
+def _auto_close(client: Any, ws: stack.Workspace) -> dict[str, Any]:
+    """One auto-close pass over a workspace (what the scheduled run does per workspace: the due
+    Query, then each guarded close), with the first ``AUTO_CLOSE_DUE`` seeded tickets due; metered.
+    Their conversation guards are seeded first (the close moves them)."""
+    from ticketing.models.records import Channel, Conversation, TicketStatus
+    from ticketing.repository.auto_close import AutoCloseStore
+    from ticketing.repository.dynamodb import dynamodb_client, get_repository
+    from ticketing.services.auto_close import history_for
+    from ticketing.services.ingest import conversation_id_for
+
+    repo = get_repository()
+    conversations = [
+        repo._conversation_item(
+            Conversation(
+                workspace_id=ws.workspace_id,
+                conversation_id=conversation_id_for("messenger", ws.page_id, f"psid-{n}"),
+                contact_id=f"ct_seed{n:020d}",
+                channel=Channel.MESSENGER,
+                account_id=ws.page_id,
+                customer_id=f"psid-{n}",
+                created_at=T0,
+                open_ticket_id=f"t_seed{n:020d}",
+                latest_ticket_id=f"t_seed{n:020d}",
+                latest_ticket_status=TicketStatus.OPEN,
+            )
+        )
+        for n in range(AUTO_CLOSE_DUE)
+    ]
+    client.batch_write_item(
+        RequestItems={stack.TABLE_NAME: [{"PutRequest": {"Item": c}} for c in conversations]}
+    )
+    store = AutoCloseStore(repo)
+    now = datetime.now(UTC)
+    cutoff = T0 + timedelta(seconds=AUTO_CLOSE_DUE)  # seeded activity: T0 + n seconds
+    closed = 0
+    with CapacityMeter(dynamodb_client()) as meter:
+        page = store.due_tickets(ws.workspace_id, cutoff, limit=50, start_key=None)
+        for due in page.tickets:
+            store.close(due, history=history_for(due, now), now=now)
+            closed += 1
+    return {
+        "closed": closed,
+        "requests": meter.count,
+        "read_units": meter.read_units,
+        "write_units": meter.write_units,
+        "by_target": meter.by_target(),
     }

@@ -696,7 +696,51 @@ def sample_events() -> dict[str, Any]:
             path_parameters={"ticket_id": "t_01JDEMO0000000000000000000"},
             claims=CLAIMS,
         ),
+        **_review_api_events(),
+        **_comment_events(),
+        **_automation_rule_events(),
+        **_analytics_events(),
     }
+
+
+def _analytics_events() -> dict[str, Any]:
+    from local.analytics_samples import api_events  # ticket analytics (issue #6, part 3)
+
+    return api_events()
+
+
+def _comment_events() -> dict[str, Any]:
+    from local.comment_samples import sample_events as comment_events  # comments (issue #5)
+
+    return comment_events()
+
+
+def _automation_rule_events() -> dict[str, Any]:
+    """Assignment automation rules (issue #6): list as an agent, create as an admin."""
+    rule = {
+        "name": "Refunds to billing",
+        "conditions": {"channels": ["messenger"], "keywords": ["refund"]},
+        "actions": {"assign": {"mode": "round_robin", "team_id": "billing"}},
+    }
+    return {
+        "ticket_api_list_automation_rules": api_event(
+            "GET", "/automation/rules", "/automation/rules", claims=CLAIMS
+        ),
+        "ticket_api_create_automation_rule": api_event(
+            "POST",
+            "/automation/rules",
+            "/automation/rules",
+            body=json.dumps(rule).encode(),
+            headers={"Content-Type": "application/json"},
+            claims={**CLAIMS, "cognito:groups": "admin"},
+        ),
+    }
+
+
+def _review_api_events() -> dict[str, Any]:
+    from local.review_samples import api_events  # reviews (issue #5): its own sample module
+
+    return api_events()
 
 
 def write_events() -> None:
@@ -708,6 +752,15 @@ def write_events() -> None:
         (EVENTS_DIR / f"{name}.json").write_text(text)
         if name.startswith("webhook_") and event["httpMethod"] == "POST":
             (EVENTS_DIR / "bodies" / f"{name}.json").write_bytes(event["body"].encode())
+    from local import outbox_events  # the outbox sender's SQS samples (events/outbox_sender/)
+
+    outbox_events.write_events()
+    from local.auto_close_samples import write_auto_close_events  # issue #6: the schedule's event
+
+    write_auto_close_events()
+    from local.analytics_samples import write_events as write_analytics_events  # issue #6 part 3
+
+    write_analytics_events()
 
 
 def curl_command(name: str, base_url: str = "http://127.0.0.1:3000") -> str:

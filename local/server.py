@@ -15,7 +15,12 @@ Routes, auth and schedules come from template.yaml. Handlers run in this process
   now; with ``run_schedules`` a thread also fires each schedule on its rate (cron: every 60 s).
 - ``GET /_local/outbox?workspace_id=&limit=&cursor=`` lists a workspace's outbox items (default:
   the demo workspace), oldest first. In AWS the table's stream and an EventBridge Pipe carry them
-  to the bus; locally there is neither, so this is where replies can be seen queued.
+  to the bus; locally local/plumbing.py does (below), and this still lists what is stored.
+- Event plumbing (local/plumbing.py, started with the server by ``main()``): the tables' streams
+  feed the template's Pipes and DynamoDB function events; buses, rules, SQS queues (visibility,
+  redrive to DLQs) and SQS function events run in process. ``GET /_local/events?detail_type=&
+  source=&bus=&limit=`` lists the events put on the buses (``POST`` puts some, as PutEvents),
+  ``GET /_local/queues`` shows queue depths and DLQ contents.
 - ``GET /openapi.json`` is the agent API's OpenAPI document (local/openapi.py, generated from the
   resolvers at first use) and ``GET /swagger`` a Swagger UI over it, offline: its script and
   stylesheet are the ones Powertools ships, inlined. No token needed; API Gateway serves neither.
@@ -49,9 +54,11 @@ import jwt
 
 from local.auth import mint_token, verify
 from local.dynamodb_local import DynamoDBLocal
+from local.plumbing import Plumbing
 from local.template import (
     TEMPLATE_PATH,
     Handler,
+    Invocable,
     Route,
     Schedule,
     api_routes,
@@ -63,6 +70,7 @@ from local.template import (
     schedules,
     table_definitions,
 )
+from local.template import function_ids as all_function_ids
 
 logger = logging.getLogger("local.server")
 
@@ -283,6 +291,11 @@ class LocalApiServer(ThreadingHTTPServer):
         self._locks = {
             function_id: threading.Lock() for function_id in {t.function_id for t in self.targets}
         }
+        # event plumbing: every function may be invoked (by a queue, a stream, a rule)
+        self._locks |= {
+            f: threading.Lock() for f in all_function_ids(template) if f not in self._locks
+        }
+        self.plumbing: Plumbing | None = None
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
         self._docs_lock = threading.Lock()
@@ -303,7 +316,7 @@ class LocalApiServer(ThreadingHTTPServer):
                 return route
         return None
 
-    def invoke(self, target: Route | Schedule, event: dict[str, Any]) -> Any:
+    def invoke(self, target: Invocable, event: Any) -> Any:
         """Call the target's handler (imported on first use) with a fresh context; one call per
         function at a time."""
         with self._locks[target.function_id]:
@@ -358,6 +371,8 @@ class LocalApiServer(ThreadingHTTPServer):
         super().shutdown()
         if self._scheduler is not None:
             self._scheduler.join(timeout=10)
+        if self.plumbing is not None:  # its stream / queue / async threads
+            self.plumbing.stop()
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -372,6 +387,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if self.server.plumbing is not None and (
+            answer := self.server.plumbing.handle_http(self.command, url.path, url.query, body)
+        ):
+            self._send_json(*answer)
+            return
         if self.command == "GET" and url.path.rstrip("/") == OUTBOX_PATH:
             self._serve_outbox(dict(parse_qsl(url.query)))
             return
@@ -495,9 +515,12 @@ def serve(
     host: str = "127.0.0.1",
     region: str | None = None,
     run_schedules: bool = False,
+    plumbing: Mapping[str, str] | None = None,
 ) -> tuple[LocalApiServer, threading.Thread]:
     """Start the API on a background thread (``port=0`` picks a free one; see ``server.url``).
-    Stop it with ``server.shutdown(); server.server_close()``."""
+    Stop it with ``server.shutdown(); server.server_close()``. ``plumbing`` (table logical id →
+    name) also runs the event plumbing over those tables (local/plumbing.py; DynamoDB Local at
+    ``$AWS_ENDPOINT_URL_DYNAMODB``), started before this returns."""
     server = LocalApiServer(
         (host, port),
         template or load_template(),
@@ -507,6 +530,15 @@ def serve(
     thread.start()
     if run_schedules:
         server.start_scheduler()
+    if plumbing is not None:
+        server.plumbing = Plumbing(
+            server.template,
+            server.invoke,
+            table_names=plumbing,
+            dynamodb_endpoint=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"),
+            region=server.region,
+        )
+        server.plumbing.start()
     return server, thread
 
 
@@ -531,6 +563,7 @@ def local_environment(
     environment: dict[str, str] = {}
     targets: list[Route | Schedule] = [*api_routes(template), *schedules(template)]
     function_ids = {target.function_id for target in targets}
+    function_ids |= set(all_function_ids(template))  # event plumbing: queue/stream/rule consumers
     for function_id in sorted(function_ids):
         for name, value in function_environment(
             template, function_id, table_names=table_names
@@ -630,7 +663,10 @@ def main(argv: list[str] | None = None) -> None:
             os.environ.update(local_environment(template, table_names, overrides))
             create_tables(boto3.client("dynamodb"), template, table_names)
             seeded = _seed_demo()
-            server, _ = serve(args.port, template=template, host=args.host, run_schedules=True)
+            server, _ = serve(
+                args.port, template=template, host=args.host, run_schedules=True,
+                plumbing=table_names,
+            )  # fmt: skip
             stack.callback(server.server_close)
             stack.callback(server.shutdown)
 
@@ -641,7 +677,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {route.method:6} {route.path:28} {route.function_id}{auth}")
             for schedule in server.schedules:
                 print(f"  POST   /_local/schedules/{schedule.function_id}  ({schedule.expression})")
-            print(f"  GET    {OUTBOX_PATH}?workspace_id={{ws}}  (outbox items; no stream locally)")
+            print(f"  GET    {OUTBOX_PATH}?workspace_id={{ws}}  (stored outbox items)")
+            if server.plumbing is not None:
+                for line in server.plumbing.summary():
+                    print(f"  {line}")
             print(f"DynamoDB   {endpoint}  tables: {', '.join(table_names.values())}")
             print(f"Token      {mint_token()}")
             if seeded is not None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypedDict
 
 import yaml
 
@@ -74,6 +74,35 @@ class Schedule:
     interval_seconds: int
     event_id: str
     input: str | None = None  # the event's Input (JSON text), sent instead of a Scheduled Event
+
+
+# -- event plumbing (local/plumbing.py): what the server needs to call any function ------------
+class Invocable(Protocol):
+    """A Route, a Schedule or a plumbing FunctionRef: the function the server calls."""
+
+    @property
+    def function_id(self) -> str: ...
+    @property
+    def code_uri(self) -> str: ...
+    @property
+    def handler(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    function_id: str
+    code_uri: str
+    handler: str
+
+
+def function_ref(template: Mapping[str, Any], logical_id: str) -> FunctionRef:
+    properties = function_properties(template, logical_id)
+    return FunctionRef(logical_id, properties["CodeUri"], properties["Handler"])
+
+
+def function_ids(template: Mapping[str, Any]) -> list[str]:
+    """Every AWS::Serverless::Function of the template."""
+    return [logical_id for logical_id, _ in _resources(template, FUNCTION_TYPE)]
 
 
 class TableDefinition(TypedDict):

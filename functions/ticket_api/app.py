@@ -35,7 +35,7 @@ from ticketing.models.people import (
     TeamMember,
     UpdateAgentCommand,
 )
-from ticketing.models.records import Message, Ticket, TicketStatus
+from ticketing.models.records import Channel, Message, Ticket, TicketStatus
 from ticketing.models.replies import ReplyCommand
 from ticketing.models.responses import (
     OpenTicketCommand,
@@ -44,11 +44,28 @@ from ticketing.models.responses import (
 )
 from ticketing.observability import instrument
 from ticketing.repository.dynamodb import get_repository
+from ticketing.routers.analytics import router as analytics_router
 from ticketing.services import annotations as annotating
-from ticketing.services import assignment, contacts, directory, replies, tickets
+from ticketing.services import assignment, contacts, directory, replies, tickets, views
 from ticketing.services.tickets import TransitionCommand
 
+try:  # as a package (pytest, the local stack); Lambda loads app.py as a top-level module
+    from functions.ticket_api.workspace_settings import router as workspace_settings_router
+except ModuleNotFoundError:  # pragma: no cover - the Lambda layout (sam build)
+    from workspace_settings import (  # type: ignore[import-not-found,no-redef]
+        router as workspace_settings_router,
+    )
+try:  # assignment automation rules (issue #6): same two layouts as above
+    from functions.ticket_api.automation_rules import router as automation_rules_router
+except ModuleNotFoundError:  # pragma: no cover - the Lambda layout (sam build)
+    from automation_rules import (  # type: ignore[import-not-found,no-redef]
+        router as automation_rules_router,
+    )
+
 app = rest_resolver()
+app.include_router(workspace_settings_router)  # /workspace/settings
+app.include_router(automation_rules_router)  # /automation/rules
+app.include_router(analytics_router)  # /analytics/summary (ticketing.routers.analytics)
 
 
 def principal() -> Principal:
@@ -58,13 +75,25 @@ def principal() -> Principal:
 @app.get("/tickets", responses=responses())
 def list_tickets(
     status: Annotated[TicketStatus, Query(description="Which inbox")] = TicketStatus.OPEN,
+    assignee: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description='One view of the status: "me", "none" (unassigned) or an agent id.',
+        ),
+    ] = None,
+    team: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    label: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    channel: Annotated[Channel | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> TicketListResponse:
+    """Tickets of one status, newest activity first; optionally one view of it (only one of
+    assignee, team, label, channel). Views follow ticket changes through the table's stream."""
     who = principal()
-    page = tickets.list_tickets(
-        get_repository(), who.workspace_id, status, limit=limit, cursor=cursor
-    )
+    query = views.ViewQuery(assignee=assignee, team=team, label=label, channel=channel)
+    page = views.list_tickets(get_repository(), who, status, query, limit=limit, cursor=cursor)
     return TicketListResponse(items=page.items, next_cursor=page.next_cursor)
 
 

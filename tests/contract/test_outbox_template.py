@@ -21,7 +21,7 @@ def resources_of(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def the_pipe() -> dict[str, Any]:
-    (pipe,) = resources_of("AWS::Pipes::Pipe").values()
+    pipe = RESOURCES["OutboxPipe"]  # the ticket-event pipes: test_ticket_events_template.py
     properties: dict[str, Any] = pipe["Properties"]
     return properties
 
@@ -31,8 +31,9 @@ def test_the_table_streams_new_images():
     (table,) = table_definitions(TEMPLATE)
     # WHEN its stream specification is read
     stream = table["create_table_kwargs"]["StreamSpecification"]
-    # THEN new images are streamed (the pipe reads the outbox item from them)
-    assert stream["StreamViewType"] == "NEW_IMAGE"
+    # THEN new images are streamed (the pipe reads the outbox item from them), old ones too (the
+    # inbox view projector diffs a ticket's views)
+    assert stream["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
 
 def test_there_is_one_bus_named_for_the_stage():

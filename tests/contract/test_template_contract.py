@@ -229,6 +229,8 @@ def test_ttl_attribute_matches_keys_py():
 RESOLVER_MODULES = {"functions/ticket_api/": "functions.ticket_api.app"}
 RESOLVER_MODULES["functions/webhook_ingest/"] = "functions.webhook_ingest.app"
 RESOLVER_MODULES["functions/connections_api/"] = "functions.connections_api.app"
+RESOLVER_MODULES["functions/reviews_api/"] = "functions.reviews_api.app"
+RESOLVER_MODULES["functions/comments_api/"] = "functions.comments_api.app"
 SAMPLE_PATH_VALUES = {"channel": "line", "ticket_id": "t_contract"}
 # What a matched route answers to a bare request: the handshake refuses (no verify token), an
 # empty webhook body is malformed, the agent API wants credentials.

@@ -385,9 +385,10 @@ def test_invalid_reply_is_422(accounts, repo, clock, body):
 
 
 def test_longest_reply_is_accepted(accounts, repo, clock):
+    # Messenger's own limit (2,000 characters, issue 8) is below the API's 4,096
     ticket_id = open_ticket_for(accounts, repo, "psid-r11")
     status, body = send_reply(
-        accounts, ticket_id, {"text": "x" * 4096, "client_message_id": "c" * 64}
+        accounts, ticket_id, {"text": "x" * 2000, "client_message_id": "c" * 64}
     )
     assert status == 201, body
 

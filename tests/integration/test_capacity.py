@@ -227,15 +227,16 @@ def test_assign_costs_a_read_and_one_transaction(accounts, repo, ddb_client):
             actor="agent-1",
             now=utc_now(),
         )
-    # THEN: read the ticket, then one transaction: the ticket (version-guarded; its gsi2 entry
-    # rewritten, keys unchanged), the history event, the agent's existence check. No read back.
+    # THEN: read the ticket, then one transaction: the ticket (version-guarded; an agent action is
+    # activity, so its gsi2 entry moves: delete + put), the history event, the agent's existence
+    # check. No read back.
     assert calls(meter) == [
         ("GetItem", 1, 1.0, 0.0, {"table": 1.0}),
-        ("TransactWriteItems", 3, 0.0, 6.0, {"table": 4.0, "gsi2": 2.0}),
+        ("TransactWriteItems", 3, 0.0, 8.0, {"table": 4.0, "gsi2": 4.0}),
     ]
     assert aws_writes(meter, ddb_client) == (
-        8.0,
-        ["Update TICKET: gsi2=2 table=2", "Put HIST: table=2", "ConditionCheck AGENT: table=2"],
+        10.0,
+        ["Update TICKET: gsi2=4 table=2", "Put HIST: table=2", "ConditionCheck AGENT: table=2"],
     )
 
 

@@ -37,7 +37,7 @@ from tests.helpers import FakeLambdaContext, unique
 from ticketing.channels import get_adapter
 from ticketing.clock import utc_now
 from ticketing.config import get_settings
-from ticketing.errors import ConflictError, TicketEngineError
+from ticketing.errors import ConflictError, PreconditionFailedError, TicketEngineError
 from ticketing.models import Channel, TicketStatus, WorkspaceSettings
 from ticketing.repository import dynamodb as ddb
 from ticketing.repository import keys
@@ -374,8 +374,8 @@ class Closer:
                         now=utc_now(),
                     )
                     self.closed += 1
-                except ConflictError:
-                    self.conflicts += 1
+                except (ConflictError, PreconditionFailedError):
+                    self.conflicts += 1  # the ticket changed since the closer read it
                 time.sleep(0.003)
         except BaseException as exc:
             self.errors.put(exc)

@@ -16,6 +16,7 @@ from ticketing.channels import get_adapter
 from ticketing.channels.instagram import InstagramAdapter, InstagramWebhook
 from ticketing.errors import MalformedPayloadError
 from ticketing.models.commands import (
+    CommentEvent,
     CustomerMessageReceived,
     IgnoredEvent,
     MessageDeleted,
@@ -247,14 +248,15 @@ def test_non_message_events_are_ignored(extra: dict[str, Any], reason: str) -> N
     assert command.reason.startswith(reason)
 
 
-def test_comment_changes_are_ignored_here() -> None:
+def test_comment_changes_become_comment_commands() -> None:
+    # issue 5: comments go to the comments area (tests/unit/test_comments.py has the details)
     change = {
         "field": "comments",
-        "value": {"id": "c1", "text": "How much?", "from": {"id": IGSID}},
+        "value": {"id": "c1", "text": "How much?", "from": {"id": IGSID}, "media": {"id": "m1"}},
     }
     command = only(webhook(changes=[change]))
-    assert isinstance(command, IgnoredEvent)
-    assert command.account_id == IG_ID
+    assert isinstance(command, CommentEvent)
+    assert (command.account_id, command.comment_id, command.author_id) == (IG_ID, "c1", IGSID)
 
 
 def test_batched_entries_and_standby() -> None:

@@ -85,7 +85,11 @@ def commands_of(payload: Any) -> list[Any]:
     return adapter.commands(adapter.parse(raw(payload)))
 
 
+REPLY_TOKEN = "b60d432864f44d079f6d8efe86cf404b"  # every sample message event carries it
+
+
 def customer(message_id: str, *, text: str | None = None, **kw: Any) -> Any:
+    kw.setdefault("reply_token", REPLY_TOKEN)  # kept for outbound delivery (issue 8)
     return CustomerMessageReceived(
         channel=Channel.LINE,
         account_id=BOT,
@@ -296,6 +300,7 @@ def test_many_events_from_many_users_in_order():
             channel_message_id="m2",
             sent_at=datetime(2023, 11, 14, 22, 13, 21, 500_000, tzinfo=UTC),
             text="two",
+            reply_token=REPLY_TOKEN,
         ),
     ]
 

@@ -144,6 +144,7 @@ def test_batched_entries_with_echo_channels_md_sample():
             sent_at=datetime(2023, 11, 14, 22, 13, 20, 150_000, tzinfo=UTC),
             text="Hello!",
             app_id="123",
+            metadata="ticket:T-42",
         ),
     ]
 

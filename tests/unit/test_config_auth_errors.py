@@ -60,6 +60,12 @@ def test_settings_from_environment(env):
         "SECRETS_MAX_AGE_SECONDS": "5",
         "CONNECTION_CACHE_SECONDS": "0",
         "MAX_WEBHOOK_BODY_BYTES": "2048",
+        "SHOPEE_API_BASE_URL": "http://127.0.0.1:8081/shopee",
+        "LAZADA_API_BASE_URL": "http://127.0.0.1:8081/lazada/rest",
+        "META_GRAPH_BASE_URL": "http://127.0.0.1:8081/graph",  # outbound delivery (issue 8)
+        "LINE_API_BASE_URL": "http://127.0.0.1:8081/line",
+        "CHANNEL_API_TIMEOUT_SECONDS": "2.5",
+        "OUTBOX_MAX_RECEIVES": "3",
         "POWERTOOLS_SERVICE_NAME": "ticket-engine",
     }
     for name, value in values.items():
@@ -75,6 +81,12 @@ def test_settings_from_environment(env):
         "secrets_max_age_seconds": 5,
         "connection_cache_seconds": 0,
         "max_webhook_body_bytes": 2048,
+        "shopee_api_base_url": "http://127.0.0.1:8081/shopee",
+        "lazada_api_base_url": "http://127.0.0.1:8081/lazada/rest",
+        "meta_graph_base_url": "http://127.0.0.1:8081/graph",
+        "line_api_base_url": "http://127.0.0.1:8081/line",
+        "channel_api_timeout_seconds": 2.5,
+        "outbox_max_receives": 3,
     }
 
 
@@ -189,6 +201,15 @@ EXPECTED_ERRORS = {
     "PreconditionFailedError": (412, "version_mismatch"),
     "StorageUnavailableError": (503, "storage_unavailable"),
     "ConfigurationError": (500, "configuration_error"),
+    "PrivateReplyNotAllowedError": (409, "private_reply_not_allowed"),  # comments (issue #5)
+    # outbound delivery (issue #8)
+    "ChannelApiError": (502, "channel_api_error"),
+    "ChannelApiTimeoutError": (504, "channel_timeout"),
+    "ChannelApiConnectionError": (502, "channel_unreachable"),
+    "ChannelApiRejectedError": (502, "channel_rejected"),
+    "OutboundRuleError": (422, "channel_rule"),
+    "TextTooLongError": (422, "text_too_long"),
+    "MessagingWindowClosedError": (422, "messaging_window_closed"),
 }
 ERROR_CLASSES = [
     cls

@@ -158,11 +158,33 @@ def workspace_owned(workspace_id: str) -> dict[str, dict[str, str]]:
         "ticket_field": keys.ticket_field_key(workspace_id, "order_id"),
         "agent": keys.agent_key(workspace_id, "a-1"),
         "team": keys.team_key(workspace_id, "team-1"),
+        "review": keys.review_key(workspace_id, "rv_1"),
+        "review_index": keys.review_index(
+            workspace_id, "rv_1", status="new", rating=1, product_id="p-1", created_at=T
+        ),
         "team_member": keys.team_member_key(workspace_id, "team-1", "a-1"),
         "contact_conversation": keys.contact_conversation_key(
             workspace_id, "ct-1", Channel.LINE, "bot-1", "conv-1"
         ),
         "contact_ticket": keys.contact_ticket_key(workspace_id, "ct-1", T, "t-1"),
+        # inbox view entries (issue #4): the entry and its gsi1 partition
+        "view_entry": {
+            **keys.view_entry_key(workspace_id, "t-1", "open#AGENT#a-1"),
+            "gsi1pk": keys.view_partition(workspace_id, "open#AGENT#a-1"),
+        },
+        # ticket analytics (issue #6, part 3)
+        "analytics_open": keys.analytics_open_key(workspace_id),
+        "analytics_day": keys.analytics_day_key(workspace_id, "2026-03-01"),
+        "analytics_marker": keys.analytics_marker_key(workspace_id, "ev-1"),
+        # assignment automation (issue #6, part 2)
+        "automation_rules": keys.automation_rules_key(workspace_id),
+        "round_robin": keys.round_robin_key(workspace_id, "team-1"),
+        # comments (issue #5, comments)
+        "comment": keys.comment_key(workspace_id, "cm_1"),
+        "comment_index": keys.comment_index(
+            workspace_id, Channel.MESSENGER, "page-1", "post-1", "new", T, "cm_1"
+        ),
+        "ticket_source_link": keys.ticket_source_link_key(workspace_id, "t-1", "comment", "cm_1"),
     }
 
 
@@ -200,7 +222,11 @@ def test_key_builders_are_all_covered():
     checked = {f"{n}_key" if not n.endswith("_index") else n for n in workspace_owned(WS)}
     # THEN a new builder cannot slip in unchecked
     # (rejected webhook bodies precede any workspace: they are keyed by channel and day)
-    assert builders == checked | {"workspace_key", "connection_key", "rejected_key"}
+    # (review pull cursors and the per-channel connection index are global, like connections)
+    assert builders == checked | {"workspace_key", "connection_key", "rejected_key"} | {
+        "review_pull_cursor_key",
+        "connection_channel_index",
+    } | {"workspace_registry_key"}  # the registry lists workspaces: global (auto-close)
 
 
 def test_connection_key_is_global_by_channel_account():

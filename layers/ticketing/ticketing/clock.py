@@ -20,3 +20,11 @@ def to_ms(value: datetime) -> int:
 
 def from_ms(value: int) -> datetime:
     return _EPOCH + value * _MS
+
+
+def after(previous: datetime | None, now: datetime) -> datetime:
+    """``now``, or a millisecond after ``previous`` when this writer's clock is behind the state it
+    decided on (history is ordered by time: a change never sorts before the one it followed)."""
+    if previous is None or now > previous:
+        return now
+    return from_ms(to_ms(previous) + 1)

@@ -8,8 +8,8 @@ Meta App Secret with Facebook Login, the Instagram app secret with Instagram Log
 - Echoes (``is_echo``) come inside ``message`` and are the account's own sends: outbound, never
   customer messages. A message whose sender is the account itself is treated the same way.
 - ``is_deleted`` (an unsent message) becomes :class:`MessageDeleted`, so storage can mark it.
-- ``reply_to`` is ignored; reactions, reads, referrals, edits and ``changes[]`` (comments, handled
-  by comment conversion) are acknowledged as :class:`IgnoredEvent`.
+- ``reply_to`` is ignored; reactions, reads, referrals and edits are acknowledged as
+  :class:`IgnoredEvent`. ``changes[]`` comments become :class:`CommentEvent` (channels/comments.py).
 - Attachments: image/video/audio/file map to typed records; share, ig_post, story_mention, reel
   and ig_reel are ``OTHER`` with the CDN URL and a title naming the kind (a story mention may be a
   picture or a video, so it is not called an image).
@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ticketing.channels.base import MAX_EPOCH_MS, ms_to_datetime
+from ticketing.channels.comments import IgCommentChange, instagram_command
 from ticketing.channels.messenger import (
     MessengerMessage,
     MessengerPostback,
@@ -65,17 +66,12 @@ class IgMessagingEvent(_Model):
     message_edit: Any = None
 
 
-class IgChange(_Model):
-    field: str
-    value: Any = None
-
-
 class IgEntry(_Model):
     id: str = Field(min_length=1)
     time: int | None = None
     messaging: list[IgMessagingEvent] = Field(default_factory=list)
     standby: list[IgMessagingEvent] = Field(default_factory=list)
-    changes: list[IgChange] = Field(default_factory=list)
+    changes: list[IgCommentChange] = Field(default_factory=list)  # channels/comments.py
 
 
 class InstagramWebhook(_Model):
@@ -128,14 +124,8 @@ class InstagramAdapter(MetaAdapter[InstagramWebhook]):
             # standby events (another app holds the thread) are stored too, never answered
             for event in [*entry.messaging, *entry.standby]:
                 out.append(self._command(entry.id, event))
-            for change in entry.changes:
-                out.append(
-                    IgnoredEvent(
-                        channel=self.channel,
-                        account_id=entry.id,
-                        reason=f"{change.field} change (not a direct message)",
-                    )
-                )
+            for change in entry.changes:  # comments (issue 5); other fields are ignored
+                out.append(instagram_command(entry.id, change.field, change.value, entry.time))
         return out
 
     def _command(self, account_id: str, event: IgMessagingEvent) -> ChannelCommand:

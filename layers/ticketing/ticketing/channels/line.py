@@ -61,6 +61,7 @@ class LineEvent(_Model):
     webhookEventId: str = Field(min_length=1)  # noqa: N815
     deliveryContext: DeliveryContext = Field(default_factory=DeliveryContext)  # noqa: N815
     message: LineMessage | None = None
+    replyToken: str | None = Field(default=None, max_length=512)  # noqa: N815
 
 
 class LineWebhook(_Model):
@@ -135,4 +136,5 @@ class LineAdapter(ChannelAdapter[LineWebhook]):
             sent_at=ms_to_datetime(event.timestamp),
             text=message.text,
             attachments=(attachment,) if attachment else (),
+            reply_token=event.replyToken,  # outbound delivery may answer with it while fresh
         )

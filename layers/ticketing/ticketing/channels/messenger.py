@@ -15,6 +15,7 @@ from ticketing.channels.base import (
     hmac_sha256,
     ms_to_datetime,
 )
+from ticketing.channels.comments import MetaChange, feed_command
 from ticketing.models.commands import (
     ChannelCommand,
     CustomerMessageReceived,
@@ -66,6 +67,7 @@ class MessengerEntry(_Model):
     time: int | None = None
     messaging: list[MessagingEvent] = Field(default_factory=list)
     standby: list[MessagingEvent] = Field(default_factory=list)
+    changes: list[MetaChange] = Field(default_factory=list)  # Page feed: channels/comments.py
 
 
 class MessengerWebhook(_Model):
@@ -143,6 +145,16 @@ class MessengerAdapter(MetaAdapter[MessengerWebhook]):
             # standby events (another app holds the thread) are stored too, never answered
             for event in [*entry.messaging, *entry.standby]:
                 out.append(self._command(entry.id, event))
+            for change in entry.changes:  # Page feed comments (issue 5)
+                out.append(
+                    feed_command(entry.id, change.value)
+                    if change.field == "feed"
+                    else IgnoredEvent(
+                        channel=self.channel,
+                        account_id=entry.id,
+                        reason=f"{change.field[:32]} change",
+                    )
+                )
         return out
 
     def _command(self, page_id: str, event: MessagingEvent) -> ChannelCommand:
@@ -158,6 +170,7 @@ class MessengerAdapter(MetaAdapter[MessengerWebhook]):
                 text=message.text,
                 attachments=tuple(meta_attachment(a) for a in message.attachments),
                 app_id=str(message.app_id) if message.app_id is not None else None,
+                metadata=message.metadata,
             )
         if message is not None:
             return CustomerMessageReceived(

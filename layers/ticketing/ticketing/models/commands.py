@@ -41,6 +41,9 @@ class CustomerMessageReceived(_Command):
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
     customer_name: str | None = None
+    reply_token: str | None = Field(
+        default=None, description="LINE: the event's short-lived reply token (issue 8)."
+    )
 
 
 class OutboundMessageSeen(_Command):
@@ -53,6 +56,9 @@ class OutboundMessageSeen(_Command):
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
     app_id: str | None = None
+    metadata: str | None = Field(
+        default=None, description="Messenger: the metadata our send set (te:<message_id>)."
+    )
 
 
 class IgnoredEvent(_Command):
@@ -82,10 +88,33 @@ class MessageDeleted(_Command):
     at: datetime
 
 
+class CommentEvent(_Command):
+    """A public comment on a post (Facebook Page ``feed``, Instagram ``comments``): added,
+    edited, removed, hidden or unhidden. Not a message: it goes to the comments area, never to a
+    ticket (an agent converts it). Keyed by the channel's comment id."""
+
+    kind: Literal["comment"] = "comment"
+    verb: Literal["add", "edited", "remove", "hide", "unhide"]
+    comment_id: KeyPart
+    post_id: KeyPart = Field(description="The post (Facebook) or media (Instagram) commented.")
+    parent_id: str | None = Field(
+        default=None, description="The comment replied to, when the comment is a reply."
+    )
+    author_id: KeyPart | None = Field(
+        default=None, description="Facebook: the user's id (not a PSID). Instagram: the IGSID."
+    )
+    author_name: str | None = None
+    text: str | None = None
+    at: datetime | None = Field(default=None, description="The channel's time of the event.")
+    media_product_type: str | None = Field(default=None, description="Instagram: FEED, AD, …")
+    live: bool = Field(default=False, description="Instagram Live comment (``live_comments``).")
+
+
 ChannelCommand = (
     CustomerMessageReceived
     | OutboundMessageSeen
     | IgnoredEvent
     | DeliveryStatusReported
     | MessageDeleted
+    | CommentEvent
 )

@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DEFAULT_REOPEN_WINDOW_SECONDS = 24 * 3600
 MIN_REOPEN_WINDOW_SECONDS = 60
 MAX_REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
+# Auto-close (issue #6): open tickets inactive this long are closed by the scheduled job (which
+# runs every 15 minutes, so a shorter threshold would mean nothing); null or 0 = off.
+DEFAULT_AUTO_CLOSE_AFTER_SECONDS = 48 * 3600
+MIN_AUTO_CLOSE_AFTER_SECONDS = 15 * 60
+MAX_AUTO_CLOSE_AFTER_SECONDS = 30 * 24 * 3600
 
 
 class Channel(StrEnum):
@@ -106,6 +111,22 @@ class WorkspaceSettings(_Record):
             raise ValueError("reopen window must be between 1 minute and 7 days, or null (off)")
         return value
 
+    auto_close_after_seconds: int | None = Field(
+        default=DEFAULT_AUTO_CLOSE_AFTER_SECONDS,
+        description="Open tickets inactive this long are closed by automation; null (or 0) = off.",
+    )
+
+    @field_validator("auto_close_after_seconds")
+    @classmethod
+    def _auto_close_in_range(cls, value: int | None) -> int | None:
+        if value == 0:
+            return None
+        if value is not None and not (
+            MIN_AUTO_CLOSE_AFTER_SECONDS <= value <= MAX_AUTO_CLOSE_AFTER_SECONDS
+        ):
+            raise ValueError("auto-close threshold must be between 15 minutes and 30 days, or null")
+        return value
+
 
 class ChannelConnection(_Record):
     """A connected channel account: maps the id channels put in webhooks to a workspace."""
@@ -164,6 +185,14 @@ class Ticket(_Record):
     labels: list[str] = Field(default_factory=list)
     created_at: datetime
     last_activity_at: datetime
+    status_changed_at: datetime | None = Field(
+        default=None, description="When the status last changed (null: not since creation)."
+    )
+    last_inbound_at: datetime | None = Field(
+        default=None,
+        description="When the customer's latest message on the ticket was received: the"
+        " channels' messaging windows (24 h / 7 days) are checked from it.",
+    )
     first_agent_reply_at: datetime | None = None
     closed_at: datetime | None = None
     previous_ticket_id: str | None = None
@@ -171,6 +200,13 @@ class Ticket(_Record):
     messages_in: int = 0
     messages_out: int = 0
     version: int = 1
+    # Analytics metrics (services/analytics.py, from the ticket's events; eventually consistent)
+    first_response_seconds: int | None = Field(
+        default=None, description="Creation → the first outbound message, in seconds."
+    )
+    resolution_seconds: int | None = Field(
+        default=None, description="Creation → the latest close, in seconds."
+    )
 
 
 class Message(_Record):
@@ -184,6 +220,11 @@ class Message(_Record):
     channel_message_id: str
     sender_id: str
     text: str | None = None
+    text_truncated: bool = Field(
+        default=False,
+        description="The channel sent more than Ticket Engine stores (``MAX_STORED_TEXT_CHARS``);"
+        " the stored text is its beginning.",
+    )
     attachments: list[Attachment] = Field(default_factory=list)
     sent_at: datetime = Field(description="The channel's own timestamp of the message.")
     received_at: datetime = Field(description="When Ticket Engine stored it.")
@@ -195,6 +236,9 @@ class Message(_Record):
     deleted_at: datetime | None = Field(
         default=None, description="Set when the customer unsent it; the message is kept."
     )
+    # LINE: the inbound event's reply token (short-lived, single use). Stored on the item for
+    # outbound delivery, never part of an API answer (exclude=True; the repository writes it).
+    reply_token: str | None = Field(default=None, exclude=True)
 
 
 class HistoryEvent(_Record):

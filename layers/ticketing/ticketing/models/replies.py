@@ -10,14 +10,23 @@ put. The table's stream carries the outbox item to an EventBridge Pipe, which pu
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from ticketing.models.records import Channel
 
 OUTBOUND_MESSAGE_REQUESTED = "OutboundMessageRequested"
 EVENT_SOURCE = "ticket-engine"
 MAX_REPLY_LENGTH = 4096
+OPTIONAL_DETAIL_FIELDS = ("comment_id", "last_inbound_at", "reply_token")
 
 
 class ReplyCommand(BaseModel):
@@ -62,6 +71,33 @@ class OutboundMessageRequested(BaseModel):
     sender_id: str = Field(description="The agent who wrote it.")
     text: str
     requested_at: datetime
+    # Optional fields (issue 8). The pipe's InputTemplate reads every field as a string, so an
+    # absent one travels as "" (see _absent_as_empty) and reads back as None.
+    comment_id: str | None = Field(
+        default=None,
+        description="Set for a private reply to a comment (Messenger/Instagram): the recipient.",
+    )
+    last_inbound_at: datetime | None = Field(
+        default=None,
+        description="The customer's last message on the ticket when the reply was requested:"
+        " the messaging windows are checked from it.",
+    )
+    reply_token: str | None = Field(
+        default=None, description="LINE: the reply token of that last message, if known."
+    )
+
+    @field_validator(*OPTIONAL_DETAIL_FIELDS, mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_serializer(mode="wrap")
+    def _absent_as_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in OPTIONAL_DETAIL_FIELDS:
+            if data.get(name) is None:
+                data[name] = ""
+        return data
 
 
 class OutboxItem(BaseModel):

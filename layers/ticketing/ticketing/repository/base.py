@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ticketing.models.annotations import Note, TicketFieldDefinition
-from ticketing.models.people import Agent, Team, TeamMember
 from ticketing.models.records import (
     Assignee,
     Channel,
@@ -23,7 +21,11 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
-from ticketing.models.replies import OutboxItem
+
+if TYPE_CHECKING:  # agent-side models: only named in signatures (webhook cold start)
+    from ticketing.models.annotations import Note, TicketFieldDefinition
+    from ticketing.models.people import Agent, Team, TeamMember
+    from ticketing.models.replies import OutboxItem
 
 T = TypeVar("T")
 
@@ -39,6 +41,7 @@ class RoutingContext:
     conversation: Conversation | None
     workspace: WorkspaceSettings | None
     message_exists: bool
+    automation_version: int = 0  # the workspace's rule set version (0: no automation rules)
 
 
 class GuardFailedError(Exception):
@@ -126,6 +129,7 @@ class TicketRepository(Protocol):
         ticket: Ticket,
         message: Message,
         history: HistoryEvent,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None: ...
     def create_ticket(
         self,
@@ -134,6 +138,7 @@ class TicketRepository(Protocol):
         ticket: Ticket,
         message: Message | None,
         history: HistoryEvent,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None: ...
     def reopen_ticket(
         self,
@@ -159,6 +164,7 @@ class TicketRepository(Protocol):
         history: HistoryEvent,
         now: datetime,
         expected_version: int | None = None,
+        expected_activity_at: datetime | None = None,
     ) -> None: ...
     def change_ticket(
         self,

@@ -30,8 +30,6 @@ from pydantic import BaseModel
 from ticketing.config import get_settings
 from ticketing.errors import InvalidCursorError, StorageUnavailableError
 from ticketing.ids import ulid
-from ticketing.models.annotations import Note, TicketFieldDefinition
-from ticketing.models.people import Agent, Team, TeamMember
 from ticketing.models.records import (
     DELIVERY_RANK,
     Assignee,
@@ -48,7 +46,6 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
-from ticketing.models.replies import OutboxItem
 from ticketing.repository import keys
 from ticketing.repository.base import (
     ConnectionOwnedElsewhereError,
@@ -65,6 +62,13 @@ from ticketing.repository.base import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from ticketing.models.annotations import Note, TicketFieldDefinition
+    from ticketing.models.people import Agent, Team, TeamMember
+    from ticketing.models.replies import OutboxItem
+
+# The agent-side models (notes, fields, people, the outbox) are imported by the methods that use
+# them: the webhook function never builds them (cold start, issue 7).
 
 M = TypeVar("M", bound=BaseModel)
 Item = dict[str, Any]
@@ -239,6 +243,7 @@ class DynamoTicketRepository:
         item["reopen_window_seconds"] = _serializer.serialize(
             settings.reopen_window_seconds
         )  # null = off (absent would mean "default")
+        item["auto_close_after_seconds"] = _serializer.serialize(settings.auto_close_after_seconds)
         return item
 
     def _conversation_item(self, conversation: Conversation) -> Item:
@@ -306,6 +311,8 @@ class DynamoTicketRepository:
                 ),
                 "type": "message",
                 **_dump(message),
+                # LINE reply token: kept on the item for delivery, never in API answers
+                **({"reply_token": message.reply_token} if message.reply_token else {}),
             }
         )
         return self._put(item, "attribute_not_exists(pk)")
@@ -334,6 +341,21 @@ class DynamoTicketRepository:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+        self.register_workspace(settings.workspace_id)
+
+    def register_workspace(self, workspace_id: str) -> None:
+        """List the workspace in the registry (idempotent) that scheduled jobs page through."""
+        self._call(
+            "put_item",
+            TableName=self._table,
+            Item=to_dynamo(
+                {
+                    **keys.workspace_registry_key(workspace_id),
+                    "type": "workspace_registration",
+                    "workspace_id": workspace_id,
+                }
+            ),
+        )
 
     def get_workspace(self, workspace_id: str) -> WorkspaceSettings | None:
         response = self._call(
@@ -352,6 +374,8 @@ class DynamoTicketRepository:
                 **keys.connection_index(
                     connection.workspace_id, connection.channel, connection.account_id
                 ),
+                # every connection of a channel, all workspaces (the review pull lists shops)
+                **keys.connection_channel_index(connection.channel, connection.account_id),
                 "type": "connection",
                 **_dump(connection),
             }
@@ -366,6 +390,8 @@ class DynamoTicketRepository:
                 **keys.connection_index(
                     connection.workspace_id, connection.channel, connection.account_id
                 ),
+                # every connection of a channel, all workspaces (the review pull lists shops)
+                **keys.connection_channel_index(connection.channel, connection.account_id),
                 "type": "connection",
                 **_dump(connection),
             }
@@ -447,11 +473,26 @@ class DynamoTicketRepository:
         by_pk = {i[keys.PK]: i for i in found}
         conv = by_pk.get(conv_key[keys.PK]["S"])
         ws_item = by_pk.get(ws_key[keys.PK]["S"])
+        if conv is not None and "alias_of" in conv:
+            # a commenter's PSID learned from a private reply (services/comments.py): the
+            # conversation is the comment's; only aliased customers pay this GetItem
+            conv = self._aliased_conversation(workspace_id, str(conv["alias_of"]))
         return RoutingContext(
             conversation=Conversation.model_validate(conv) if conv else None,
             workspace=_workspace_settings(workspace_id, ws_item) if ws_item else None,
             message_exists=msg_key[keys.PK]["S"] in by_pk,
+            automation_version=int(ws_item.get("automation_version", 0)) if ws_item else 0,
         )
+
+    def _aliased_conversation(self, workspace_id: str, conversation_id: str) -> Item | None:
+        response = self._call(
+            "get_item",
+            TableName=self._table,
+            Key=to_dynamo(keys.conversation_key(workspace_id, conversation_id)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_dynamo(item) if item else None
 
     def get_conversation(self, workspace_id: str, conversation_id: str) -> Conversation | None:
         response = self._call(
@@ -461,7 +502,10 @@ class DynamoTicketRepository:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return Conversation.model_validate(from_dynamo(item)) if item else None
+        found = from_dynamo(item) if item else None
+        if found is not None and "alias_of" in found:  # a PSID alias (services/comments.py)
+            found = self._aliased_conversation(workspace_id, str(found["alias_of"]))
+        return Conversation.model_validate(found) if found else None
 
     def allocate_ticket_number(self, workspace_id: str) -> int:
         """Per-workspace sequence (an atomic counter: numbers are unique, gaps are possible)."""
@@ -473,7 +517,10 @@ class DynamoTicketRepository:
             ExpressionAttributeValues=_values({":one": 1}),
             ReturnValues="UPDATED_NEW",
         )
-        return int(response["Attributes"]["ticket_seq"]["N"])
+        number = int(response["Attributes"]["ticket_seq"]["N"])
+        if number == 1:  # a workspace's first ticket: make sure the registry lists it (once)
+            self.register_workspace(workspace_id)
+        return number
 
     def start_conversation(
         self,
@@ -483,6 +530,7 @@ class DynamoTicketRepository:
         ticket: Ticket,
         message: Message,
         history: HistoryEvent,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None:
         ws = conversation.workspace_id
         identity_key = to_dynamo(
@@ -552,7 +600,8 @@ class DynamoTicketRepository:
         items.append(("history", self._history_put(history)))
         items.append(("contact_conversation", self._contact_conversation_put(conversation)))
         items.append(("contact_ticket", self._contact_ticket_put(ticket)))
-        self._raise_for(self._transact(items))
+        items += self._automation_items(ticket, extra_history)  # assignment automation
+        self._raise_for_created(self._transact(items))
 
     def find_contact_id(
         self, workspace_id: str, channel: Channel, account_id: str, customer_id: str
@@ -592,6 +641,7 @@ class DynamoTicketRepository:
         ticket: Ticket,
         message: Message | None,
         history: HistoryEvent,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None:
         values: dict[str, Any] = {":t": ticket.ticket_id, ":open": TicketStatus.OPEN.value}
         if seen.latest_ticket_id is None:
@@ -619,7 +669,33 @@ class DynamoTicketRepository:
         items.append(("ticket", self._put(self._ticket_item(ticket), "attribute_not_exists(pk)")))
         items.append(("history", self._history_put(history)))
         items.append(("contact_ticket", self._contact_ticket_put(ticket)))
-        self._raise_for(self._transact(items))
+        items += self._automation_items(ticket, extra_history)  # assignment automation
+        self._raise_for_created(self._transact(items))
+
+    def _automation_items(
+        self, ticket: Ticket, extra_history: Sequence[HistoryEvent]
+    ) -> list[tuple[str, Item]]:
+        """A new ticket created with an assignee (assignment automation): its history events,
+        and the agent's membership of the team checked in the same transaction. (Agents and teams
+        are never deleted and were checked when the rule was saved; a membership can go. Checking
+        the team in every creation would make it a hot item: concurrent transactions on one item
+        conflict.)"""
+        ws, assignee = ticket.workspace_id, ticket.assignee
+        items = [(f"history{i}", self._history_put(e)) for i, e in enumerate(extra_history, 1)]
+        if assignee.agent_id and assignee.team_id:
+            member = keys.team_member_key(ws, assignee.team_id, assignee.agent_id)
+            items.append(("member", self._exists_check(member)))
+        return items
+
+    def _raise_for_created(self, failed: dict[str, Any]) -> None:
+        """``_raise_for``, and DirectoryRecordMissingError when only the assignee's membership
+        check failed (a guard failure is decided on first: the caller decides again anyway)."""
+        guards = ("message", "conversation", "identity", "ticket")
+        if failed.get("member") == "ConditionalCheckFailed" and not any(
+            failed.get(g) == "ConditionalCheckFailed" for g in guards
+        ):
+            raise DirectoryRecordMissingError(missing=("member",))
+        self._raise_for(failed)
 
     def reopen_ticket(
         self,
@@ -638,6 +714,12 @@ class DynamoTicketRepository:
         items: list[tuple[str, Item]] = []
         if message is not None:
             items.append(("message", self._message_put(message)))
+        guard = "attribute_not_exists(open_ticket_id) AND latest_ticket_id = :t"
+        guard_values: dict[str, Any] = {":t": ticket_id, ":open": TicketStatus.OPEN.value}
+        if from_status is TicketStatus.CLOSED and seen.latest_closed_at is not None:
+            # the very close the caller decided on (window, history order): not a later one
+            guard += " AND latest_closed_at = :seen_closed"
+            guard_values[":seen_closed"] = seen.latest_closed_at.isoformat().replace("+00:00", "Z")
         items.append(
             (
                 "conversation",
@@ -645,8 +727,8 @@ class DynamoTicketRepository:
                     seen.workspace_id,
                     seen.conversation_id,
                     "SET open_ticket_id = :t, latest_ticket_status = :open REMOVE latest_closed_at",
-                    "attribute_not_exists(open_ticket_id) AND latest_ticket_id = :t",
-                    {":t": ticket_id, ":open": TicketStatus.OPEN.value},
+                    guard,
+                    guard_values,
                 ),
             )
         )
@@ -654,10 +736,16 @@ class DynamoTicketRepository:
         adds = ["version :one"]
         if from_status is TicketStatus.CLOSED:
             adds.append("reopen_count :one")
+        inbound_set = ""
         if message is not None:
             adds.append("messages_in :one")
+            inbound_set = ", last_inbound_at = :inbound_at"  # the messaging windows run from it
+            guard_inbound = {":inbound_at": message.received_at.isoformat().replace("+00:00", "Z")}
+        else:
+            guard_inbound = {}
         add = "ADD " + ", ".join(adds)
         condition, guard_values = _status_guard(from_status, expected_version)
+        guard_values = {**guard_values, **guard_inbound}
         items.append(
             (
                 "ticket",
@@ -666,7 +754,8 @@ class DynamoTicketRepository:
                         "TableName": self._table,
                         "Key": to_dynamo(keys.ticket_key(ws, ticket_id)),
                         "UpdateExpression": "SET #status = :open, last_activity_at = :now,"
-                        " gsi2pk = :g2pk, gsi2sk = :g2sk REMOVE closed_at " + add,
+                        " status_changed_at = :now,"
+                        f" gsi2pk = :g2pk, gsi2sk = :g2sk{inbound_set} REMOVE closed_at {add}",
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
@@ -695,7 +784,9 @@ class DynamoTicketRepository:
         inbound = message.direction is Direction.INBOUND
         counter = "messages_in" if inbound else "messages_out"
         first_reply = (
-            "" if inbound else ", first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
+            ", last_inbound_at = :inbound_at"  # the messaging windows run from it
+            if inbound
+            else ", first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
         )
         index_sk = keys.ticket_activity_sort(message.ticket_id, activity_at)
         values: dict[str, Any] = {
@@ -703,6 +794,8 @@ class DynamoTicketRepository:
             ":g2sk": index_sk,
             ":one": 1,
         }
+        if inbound:
+            values[":inbound_at"] = message.received_at.isoformat().replace("+00:00", "Z")
         if expected_status is None:
             condition = "attribute_exists(pk)"
         else:
@@ -787,6 +880,8 @@ class DynamoTicketRepository:
         return from_dynamo(item) if item else None
 
     def list_outbox(self, workspace_id: str, limit: int, cursor: str | None) -> Page[OutboxItem]:
+        from ticketing.models.replies import OutboxItem
+
         """A workspace's outbox items, oldest first (local inspection; the stream delivers them)."""
         return self._query_page(
             OutboxItem,
@@ -807,12 +902,23 @@ class DynamoTicketRepository:
         history: HistoryEvent,
         now: datetime,
         expected_version: int | None = None,
+        expected_activity_at: datetime | None = None,
     ) -> None:
-        """open → closed or spam: the ticket and the conversation guard change together."""
+        """open → closed or spam: the ticket and the conversation guard change together.
+        ``expected_activity_at`` (auto-close) also requires the activity the caller saw, so a
+        message that arrived since keeps the ticket open."""
         condition, guard_values = _status_guard(TicketStatus.OPEN, expected_version)
+        if expected_activity_at is not None:
+            condition += " AND gsi2sk = :seen_activity"
+            guard_values[":seen_activity"] = keys.ticket_activity_sort(
+                ticket_id, expected_activity_at
+            )
         stamp = now.isoformat().replace("+00:00", "Z")
         index = keys.ticket_index(workspace_id, ticket_id, to_status, now)
-        ticket_set = "SET #status = :to, last_activity_at = :now, gsi2pk = :g2pk, gsi2sk = :g2sk"
+        ticket_set = (
+            "SET #status = :to, last_activity_at = :now, status_changed_at = :now,"
+            " gsi2pk = :g2pk, gsi2sk = :g2sk"
+        )
         conv_set = "SET latest_ticket_status = :to"
         if to_status is TicketStatus.CLOSED:
             ticket_set += ", closed_at = :now"
@@ -871,7 +977,13 @@ class DynamoTicketRepository:
         record the history event — one transaction, guarded by the ticket existing and (with
         If-Match) by the version the agent saw. ``extra`` adds more guarded items (labels'
         index entries, the conversation, …). Raises TicketStatusChangedError with the current
-        ticket when the guard fails."""
+        ticket when the guard fails. An agent action is activity (DOMAIN.md): the ticket's
+        ``last_activity_at`` and its inbox position move to the history event's time."""
+        set_values = {
+            **set_values,
+            "last_activity_at": history.at.isoformat().replace("+00:00", "Z"),
+            "gsi2sk": keys.ticket_activity_sort(ticket_id, history.at),
+        }
         names = {f"#s{i}": k for i, k in enumerate(set_values)}
         names |= {f"#r{i}": k for i, k in enumerate(remove)}
         values = {f":s{i}": v for i, v in enumerate(set_values.values())} | {":one": 1}
@@ -946,13 +1058,14 @@ class DynamoTicketRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
-                        "UpdateExpression": "SET #status = :spam, gsi2pk = :g2pk, gsi2sk = :g2sk"
-                        " ADD version :one",
+                        "UpdateExpression": "SET #status = :spam, status_changed_at = :changed,"
+                        " gsi2pk = :g2pk, gsi2sk = :g2sk ADD version :one",
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":spam": TicketStatus.SPAM.value,
+                                ":changed": history.at.isoformat().replace("+00:00", "Z"),
                                 ":g2pk": index["gsi2pk"],
                                 ":g2sk": index["gsi2sk"],
                                 ":one": 1,
@@ -1161,6 +1274,8 @@ class DynamoTicketRepository:
     def list_notes(
         self, workspace_id: str, ticket_id: str, limit: int, cursor: str | None
     ) -> Page[Note]:
+        from ticketing.models.annotations import Note
+
         return self._query_page(
             Note,
             index=None,
@@ -1182,6 +1297,8 @@ class DynamoTicketRepository:
         self._call("put_item", TableName=self._table, Item=item)
 
     def list_ticket_fields(self, workspace_id: str) -> list[TicketFieldDefinition]:
+        from ticketing.models.annotations import TicketFieldDefinition
+
         definitions: list[TicketFieldDefinition] = []
         cursor: str | None = None
         while True:
@@ -1234,9 +1351,13 @@ class DynamoTicketRepository:
         self._create(to_dynamo({**key, "type": "agent", **_dump(agent)}))
 
     def get_agent(self, workspace_id: str, agent_id: str) -> Agent | None:
+        from ticketing.models.people import Agent
+
         return self._get(Agent, keys.agent_key(workspace_id, agent_id), consistent=True)
 
     def list_agents(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Agent]:
+        from ticketing.models.people import Agent
+
         return self._query_page(
             Agent,
             index=None,
@@ -1250,6 +1371,8 @@ class DynamoTicketRepository:
     def update_agent(
         self, workspace_id: str, agent_id: str, changes: Mapping[str, Any]
     ) -> Agent | None:
+        from ticketing.models.people import Agent
+
         """SET ``changes`` on an existing agent of the workspace (None if there is none)."""
         updated = self._set_if(
             keys.agent_key(workspace_id, agent_id), changes, "attribute_exists(pk)"
@@ -1261,9 +1384,13 @@ class DynamoTicketRepository:
         self._create(to_dynamo({**key, "type": "team", **_dump(team)}))
 
     def get_team(self, workspace_id: str, team_id: str) -> Team | None:
+        from ticketing.models.people import Team
+
         return self._get(Team, keys.team_key(workspace_id, team_id), consistent=True)
 
     def list_teams(self, workspace_id: str, limit: int, cursor: str | None) -> Page[Team]:
+        from ticketing.models.people import Team
+
         return self._query_page(
             Team,
             index=None,
@@ -1312,6 +1439,8 @@ class DynamoTicketRepository:
         return True
 
     def list_team_members(self, workspace_id: str, team_id: str) -> list[TeamMember]:
+        from ticketing.models.people import TeamMember
+
         members: list[TeamMember] = []
         cursor: str | None = None
         while True:

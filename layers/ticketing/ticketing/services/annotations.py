@@ -114,7 +114,9 @@ def _edit(
             )
         except GuardFailedError:
             continue
-        return ticket.model_copy(update={**change.updates, "version": ticket.version + 1})
+        return ticket.model_copy(
+            update={**change.updates, "version": ticket.version + 1, "last_activity_at": now}
+        )
     raise ConflictError(
         "the ticket kept changing; reload and retry", details={"ticket_id": ticket_id}
     )

@@ -93,7 +93,12 @@ def assign(
             ticket = get_ticket(repo, workspace_id, ticket_id)
             continue
         return ticket.model_copy(
-            update={"assignee": target, "assignee_changed_at": at, "version": ticket.version + 1}
+            update={
+                "assignee": target,
+                "assignee_changed_at": at,
+                "last_activity_at": at,
+                "version": ticket.version + 1,
+            }
         )
     raise ConflictError(
         "the ticket kept changing while assigning it; retry", details={"ticket_id": ticket_id}

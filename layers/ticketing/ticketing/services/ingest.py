@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from ticketing import ids
+from ticketing.clock import after
 from ticketing.errors import StorageUnavailableError
 from ticketing.models.commands import (
     CustomerMessageReceived,
@@ -33,8 +34,10 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
+from ticketing.repository.automation import AutomationStore, automation_store
 from ticketing.repository.base import (
     ConversationChangedError,
+    DirectoryRecordMissingError,
     DuplicateMessageError,
     IdentityTakenError,
     TicketRepository,
@@ -48,6 +51,7 @@ from ticketing.rules import (
     StartConversation,
     route_customer_message,
 )
+from ticketing.services.automation import NewTicketAutomation
 
 MAX_ATTEMPTS = 10
 CUSTOMER = "customer"
@@ -60,6 +64,7 @@ Outcome = Literal[
     "duplicate",
     "outbound_stored",
     "outbound_skipped",
+    "outbound_matched",
     "status_updated",
     "status_stale",
     "deleted_marked",
@@ -130,7 +135,12 @@ def new_ticket(
         last_activity_at=now,
         previous_ticket_id=previous,
         messages_in=inbound,
+        last_inbound_at=now if inbound else None,  # the messaging windows run from it
     )
+
+
+MAX_STORED_TEXT_CHARS = 20_000  # ≤ 80 KB of UTF-8; channels send at most a few thousand
+MAX_STORED_ATTACHMENTS = 50
 
 
 def _draft(
@@ -141,7 +151,11 @@ def _draft(
     sender_id: str,
     now: datetime,
 ) -> Message:
-    """The message as it will be stored, before the routing decision names its ticket."""
+    """The message as it will be stored, before the routing decision names its ticket. Texts and
+    attachment lists beyond what any channel sends are cut (a DynamoDB item holds 400 KB: an
+    oversized one would be refused on every redelivery, and the channel would retry forever)."""
+    text = cmd.text
+    truncated = text is not None and len(text) > MAX_STORED_TEXT_CHARS
     return Message(
         workspace_id=workspace_id,
         message_id="m_" + ids.ulid(),
@@ -152,25 +166,52 @@ def _draft(
         direction=direction,
         channel_message_id=cmd.channel_message_id,
         sender_id=sender_id,
-        text=cmd.text,
-        attachments=list(cmd.attachments),
+        text=text[:MAX_STORED_TEXT_CHARS] if text is not None and truncated else text,
+        text_truncated=truncated,
+        attachments=list(cmd.attachments)[:MAX_STORED_ATTACHMENTS],
         sent_at=cmd.sent_at,
         received_at=now,
+        reply_token=getattr(cmd, "reply_token", None),
     )
 
 
 def ingest_customer_message(
-    repo: TicketRepository, workspace_id: str, cmd: CustomerMessageReceived, now: datetime
+    repo: TicketRepository,
+    workspace_id: str,
+    cmd: CustomerMessageReceived,
+    now: datetime,
+    *,
+    automation: AutomationStore | None = None,
 ) -> IngestResult:
     draft = _draft(workspace_id, cmd, Direction.INBOUND, sender_id=cmd.customer_id, now=now)
     conversation_id = draft.conversation_id
     context = repo.load_routing_context(workspace_id, conversation_id, draft)
     if context.message_exists:
         return IngestResult("duplicate")
+    if context.conversation and context.conversation.conversation_id != conversation_id:
+        # an alias (a commenter's PSID learned from a private reply): their comment conversation
+        conversation_id = context.conversation.conversation_id
+        draft = draft.model_copy(update={"conversation_id": conversation_id})
     settings = context.workspace or WorkspaceSettings(workspace_id=workspace_id)
     conversation = context.conversation
     known_contact_id: str | None = None
     number: int | None = None
+    new_contact: Contact | None = None
+
+    def contact() -> Contact | None:
+        """The new ticket's contact, for rules on contact attributes (read only if asked)."""
+        if new_contact is not None:
+            return new_contact
+        contact_id = known_contact_id or (conversation.contact_id if conversation else None)
+        return repo.get_contact(workspace_id, contact_id) if contact_id else None
+
+    rules = NewTicketAutomation(
+        automation or automation_store(repo),
+        workspace_id,
+        context.automation_version,
+        text=cmd.text,
+        contact=contact,
+    )
 
     for attempt in range(MAX_ATTEMPTS):
         route = route_customer_message(conversation, settings, now)
@@ -188,6 +229,8 @@ def ingest_customer_message(
             if isinstance(route, ReopenTicket):
                 assert conversation is not None
                 message = draft.model_copy(update={"ticket_id": route.ticket_id})
+                # never stamped before the close it follows (history is ordered by time)
+                reopened_at = after(conversation.latest_closed_at, now)
                 repo.reopen_ticket(
                     seen=conversation,
                     ticket_id=route.ticket_id,
@@ -196,13 +239,13 @@ def ingest_customer_message(
                         workspace_id,
                         route.ticket_id,
                         "reopened",
-                        now,
+                        reopened_at,
                         actor=CUSTOMER,
                         from_status=TicketStatus.CLOSED,
                         to_status=TicketStatus.OPEN,
                         detail="reopened by customer message",
                     ),
-                    now=now,
+                    now=reopened_at,
                 )
                 return IngestResult("reopened", route.ticket_id, message.message_id)
 
@@ -212,6 +255,7 @@ def ingest_customer_message(
             if isinstance(route, CreateTicket):
                 assert conversation is not None
                 ticket = new_ticket(conversation, number, route.previous_ticket_id, now)
+                ticket, automated = rules.apply(ticket, now)
                 message = draft.model_copy(update={"ticket_id": ticket.ticket_id})
                 repo.create_ticket(
                     seen=conversation,
@@ -227,6 +271,7 @@ def ingest_customer_message(
                         to_status=TicketStatus.OPEN,
                         detail="customer message",
                     ),
+                    extra_history=automated,
                 )
                 return IngestResult("created", ticket.ticket_id, message.message_id)
 
@@ -248,7 +293,7 @@ def ingest_customer_message(
                 customer_id=cmd.customer_id,
                 created_at=now,
             )
-            ticket = new_ticket(fresh, number, None, now)
+            ticket, automated = rules.apply(new_ticket(fresh, number, None, now), now)
             fresh = fresh.model_copy(
                 update={
                     "open_ticket_id": ticket.ticket_id,
@@ -272,6 +317,7 @@ def ingest_customer_message(
                     to_status=TicketStatus.OPEN,
                     detail="first customer message",
                 ),
+                extra_history=automated,
             )
             return IngestResult("created", ticket.ticket_id, message.message_id)
 
@@ -285,6 +331,8 @@ def ingest_customer_message(
             conversation = repo.get_conversation(workspace_id, conversation_id)
         except IdentityTakenError as taken:
             known_contact_id = taken.contact_id
+        except DirectoryRecordMissingError as refused:
+            rules.refused(refused.missing)  # the automated assignee is gone: assign again
         except WriteConflictError:
             _backoff(attempt)
     raise StorageUnavailableError(
@@ -303,6 +351,9 @@ def record_outbound_message(
 ) -> IngestResult:
     """An echo of a message the shop sent. It never creates or reopens a ticket: it is stored on
     the conversation's open ticket, else on its latest ticket, else not at all."""
+    if _confirm_own_echo(repo, workspace_id, cmd, now):
+        # our own send (issue 8): its metadata names the stored reply, now recorded as sent
+        return IngestResult("outbound_matched")
     if own_app_id and cmd.app_id == own_app_id:
         return IngestResult("outbound_skipped")  # our own send: the sender already stored it
     draft = _draft(workspace_id, cmd, Direction.OUTBOUND, sender_id=cmd.account_id, now=now)
@@ -311,6 +362,8 @@ def record_outbound_message(
     if context.message_exists:
         return IngestResult("duplicate")
     conversation = context.conversation
+    if conversation is not None and conversation.conversation_id != conversation_id:
+        draft = draft.model_copy(update={"conversation_id": conversation.conversation_id})
     target = conversation and (conversation.open_ticket_id or conversation.latest_ticket_id)
     if not target:
         return IngestResult("outbound_skipped")
@@ -324,6 +377,28 @@ def record_outbound_message(
         except WriteConflictError:
             _backoff(attempt)
     raise StorageUnavailableError("the ticket kept changing; retry later")
+
+
+def _confirm_own_echo(
+    repo: TicketRepository, workspace_id: str, cmd: OutboundMessageSeen, now: datetime
+) -> bool:
+    from ticketing.channels.messenger_send import message_id_from_metadata
+    from ticketing.repository.delivery import DeliveryRepository
+    from ticketing.services.delivery import confirm_echo
+
+    message_id = message_id_from_metadata(cmd.metadata)
+    store = DeliveryRepository.of(repo)
+    if message_id is None or store is None:
+        return False
+    return confirm_echo(
+        store,
+        workspace_id=workspace_id,
+        channel=cmd.channel,
+        account_id=cmd.account_id,
+        message_id=message_id,
+        channel_message_id=cmd.channel_message_id,
+        now=now,
+    )
 
 
 def apply_delivery_status(

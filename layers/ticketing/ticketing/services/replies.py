@@ -19,8 +19,16 @@ from datetime import datetime, timedelta
 
 from ticketing import ids
 from ticketing.errors import ConflictError, NotFoundError, StorageUnavailableError
-from ticketing.models.records import DeliveryStatus, Direction, Message, TicketStatus
+from ticketing.models.records import (
+    Channel,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Ticket,
+    TicketStatus,
+)
 from ticketing.models.replies import OutboundMessageRequested, OutboxItem, ReplyCommand
+from ticketing.outbound_rules import LINE_REPLY_TOKEN_TTL, plan_send
 from ticketing.repository import keys
 from ticketing.repository.base import (
     TicketRepository,
@@ -53,6 +61,18 @@ def _not_open(ticket_id: str, status: TicketStatus) -> ConflictError:
         f"the ticket is {status.value}: reopen it before replying",
         details={"ticket_id": ticket_id, "status": status.value},
     )
+
+
+def _fresh_reply_token(repo: TicketRepository, ticket: Ticket, now: datetime) -> str | None:
+    """LINE: the customer's last message's reply token while it may still be used (issue 8);
+    the sender falls back to push when it is stale or refused."""
+    last = ticket.last_inbound_at
+    if ticket.channel is not Channel.LINE or last is None or now - last > LINE_REPLY_TOKEN_TTL:
+        return None
+    from ticketing.repository.delivery import DeliveryRepository
+
+    store = DeliveryRepository.of(repo)
+    return store.latest_reply_token(ticket.workspace_id, ticket.ticket_id) if store else None
 
 
 def reply(
@@ -88,6 +108,10 @@ def reply(
     conversation = repo.get_conversation(workspace_id, ticket.conversation_id)
     if conversation is None:
         raise NotFoundError("conversation not found", details={"ticket_id": ticket_id})
+    # the channel's rules (text limit, messaging window): 422 naming the rule (issue 8); the
+    # sender checks them again when it sends
+    plan_send(ticket.channel, command.text, now=now, last_inbound_at=ticket.last_inbound_at)
+    reply_token = _fresh_reply_token(repo, ticket, now)
     outbox = OutboxItem(
         workspace_id=workspace_id,
         idempotency_key=message_id,
@@ -105,6 +129,8 @@ def reply(
             sender_id=agent_id,
             text=command.text,
             requested_at=now,
+            last_inbound_at=ticket.last_inbound_at,
+            reply_token=reply_token,
         ),
         created_at=now,
         expires_at=int((now + timedelta(days=keys.OUTBOX_TTL_DAYS)).timestamp()),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ticketing import ids
+from ticketing.clock import after
 from ticketing.errors import (
     ConflictError,
     InvalidRequestError,
@@ -15,14 +16,17 @@ from ticketing.errors import (
     TicketEngineError,
 )
 from ticketing.models.records import HistoryEvent, Message, Ticket, TicketStatus
+from ticketing.repository.automation import automation_store
 from ticketing.repository.base import (
     ConversationChangedError,
+    DirectoryRecordMissingError,
     GuardFailedError,
     Page,
     TicketRepository,
     TicketStatusChangedError,
     WriteConflictError,
 )
+from ticketing.services.automation import NewTicketAutomation
 from ticketing.services.ingest import MAX_ATTEMPTS, new_ticket
 
 
@@ -107,11 +111,20 @@ def change_ticket(
             set_values=set_values,
             remove=remove,
             history=_history(ticket, event, actor=actor, now=now, to_status=None, detail=detail),
-            expected_version=expected_version,
+            expected_version=ticket.version,  # decided on this read: any change since → 409/412
         )
     except GuardFailedError as exc:
         raise _lost_race(ticket, exc) from exc
     return get_ticket(repo, workspace_id, ticket_id)
+
+
+def stamp(ticket: Ticket, now: datetime) -> datetime:
+    """The time of a transition decided on ``ticket``: ``now``, but never before the ticket's last
+    activity or status change (history is ordered by time; writers' clocks differ)."""
+    seen = ticket.last_activity_at
+    if ticket.status_changed_at is not None and ticket.status_changed_at > seen:
+        seen = ticket.status_changed_at
+    return after(seen, now)
 
 
 def parse_if_match(raw: str | None) -> int | None:
@@ -196,6 +209,7 @@ def leave_open(
     """Close an open ticket or mark it spam (one transaction with the conversation guard)."""
     ticket = get_ticket(repo, workspace_id, ticket_id)
     _require(ticket, TicketStatus.OPEN, expected_version)
+    now = stamp(ticket, now)
     event = "closed" if to_status is TicketStatus.CLOSED else "marked_spam"
     try:
         repo.leave_open(
@@ -205,7 +219,7 @@ def leave_open(
             to_status=to_status,
             history=_history(ticket, event, actor=actor, now=now, to_status=to_status),
             now=now,
-            expected_version=expected_version,
+            expected_version=ticket.version,  # decided on this read: any change since → 409/412
         )
     except GuardFailedError as exc:
         raise _lost_race(ticket, exc) from exc
@@ -254,6 +268,7 @@ def mark_spam(
             expected_version=expected_version,
         )
     _require(ticket, TicketStatus.CLOSED, expected_version)
+    now = stamp(ticket, now)
     conversation = repo.get_conversation(workspace_id, ticket.conversation_id)
     try:
         repo.spam_closed_ticket(
@@ -265,7 +280,7 @@ def mark_spam(
                 ticket, "marked_spam", actor=actor, now=now, to_status=TicketStatus.SPAM
             ),
             now=now,
-            expected_version=expected_version,
+            expected_version=ticket.version,  # decided on this read: any change since → 409/412
         )
     except GuardFailedError as exc:
         raise _lost_race(ticket, exc) from exc
@@ -285,6 +300,7 @@ def _back_to_open(
 ) -> Ticket:
     ticket = get_ticket(repo, workspace_id, ticket_id)
     _require(ticket, from_status, expected_version)
+    now = stamp(ticket, now)
     conversation = repo.get_conversation(workspace_id, ticket.conversation_id)
     if conversation is None:
         raise NotFoundError("conversation not found", details={"ticket_id": ticket_id})
@@ -306,7 +322,7 @@ def _back_to_open(
             history=_history(ticket, event, actor=actor, now=now, to_status=TicketStatus.OPEN),
             now=now,
             from_status=from_status,
-            expected_version=expected_version,
+            expected_version=ticket.version,  # decided on this read: any change since → 409/412
         )
     except GuardFailedError as exc:
         raise _lost_race(ticket, exc) from exc
@@ -370,6 +386,13 @@ def open_ticket(
     if conversation is None:
         raise NotFoundError("conversation not found", details={"conversation_id": conversation_id})
     number: int | None = None
+    known = conversation
+    rules = NewTicketAutomation(  # assignment automation (a hand-opened ticket has no text)
+        automation_store(repo),
+        workspace_id,
+        None,
+        contact=lambda: repo.get_contact(workspace_id, known.contact_id),
+    )
     for _ in range(MAX_ATTEMPTS):
         if conversation is None:
             raise NotFoundError(
@@ -386,6 +409,7 @@ def open_ticket(
         if number is None:
             number = repo.allocate_ticket_number(workspace_id)
         ticket = new_ticket(conversation, number, conversation.latest_ticket_id, now, inbound=0)
+        ticket, automated = rules.apply(ticket, now)
         try:
             repo.create_ticket(
                 seen=conversation,
@@ -402,10 +426,13 @@ def open_ticket(
                     to_status=TicketStatus.OPEN,
                     detail="opened by an agent",
                 ),
+                extra_history=automated,
             )
             return ticket
         except ConversationChangedError as changed:
             conversation = changed.current
+        except DirectoryRecordMissingError as refused:
+            rules.refused(refused.missing)  # the automated assignee is gone: assign again
         except WriteConflictError:
             continue
     raise ConflictError(

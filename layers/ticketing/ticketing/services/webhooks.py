@@ -27,6 +27,7 @@ from ticketing.errors import (
 from ticketing.models.commands import (
     MAX_KEY_PART_BYTES,
     ChannelCommand,
+    CommentEvent,
     CustomerMessageReceived,
     DeliveryStatusReported,
     MessageDeleted,
@@ -100,6 +101,8 @@ def _event_time(command: ChannelCommand, default: datetime) -> datetime:
         return command.sent_at
     if isinstance(command, (DeliveryStatusReported, MessageDeleted)):
         return command.at
+    if isinstance(command, CommentEvent):
+        return command.at or default
     return default
 
 
@@ -234,6 +237,13 @@ def receive_webhook(
                 result = apply_delivery_status(repo, connection.workspace_id, command)
             elif isinstance(command, MessageDeleted):
                 result = mark_message_deleted(repo, connection.workspace_id, command)
+            elif isinstance(command, CommentEvent):  # public comments (issue 5): their own area
+                # imported here: a chat message never builds the comments area (cold start)
+                from ticketing.services.comments import ingest_comment
+
+                comment = ingest_comment(repo, connection.workspace_id, command, now)
+                report.count(comment.outcome)
+                continue
             else:
                 report.count("ignored")
                 continue

@@ -1,0 +1,229 @@
+"""Converting a public interaction (a comment, a review) into the customer's DM ticket
+(shared/DOMAIN.md "Comments and reviews").
+
+``join_or_open_ticket`` finds or creates the contact and its conversation exactly as ingest does
+(identity item created with the contact; the conversation id derived from channel, account and
+customer id), then applies the ticket rules to the conversation guard:
+
+- an open ticket → join it;
+- the latest ticket closed within the workspace's reopen window → reopen it;
+- otherwise (none, closed long ago, spam) → a new open ticket, linked to the previous one.
+
+Every write is guarded by the conversation item, and a lost race decides again from the state the
+failed write returned, so concurrent conversions (and a racing incoming DM) converge on one open
+ticket. The ticket → source link is written idempotently (``attribute_not_exists``), in the same
+transaction when the ticket is created. The source → ticket link (``comment.ticket_id``,
+``review.ticket_id``) is each caller's own conditional write.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from ticketing import ids
+from ticketing.errors import StorageUnavailableError
+from ticketing.models.records import (
+    Channel,
+    Contact,
+    Conversation,
+    HistoryEvent,
+    Ticket,
+    TicketStatus,
+)
+from ticketing.repository.base import (
+    ConversationChangedError,
+    IdentityTakenError,
+    TicketRepository,
+    TicketStatusChangedError,
+    WriteConflictError,
+)
+from ticketing.repository.conversion import ConversionStore
+from ticketing.rules import AppendToTicket, ReopenTicket, StartConversation, route_customer_message
+from ticketing.services.ingest import conversation_id_for, new_ticket
+
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    ticket: Ticket
+    created: bool  # True: this call opened a new ticket (False: joined or reopened one)
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+def _history(
+    workspace_id: str,
+    ticket_id: str,
+    event: str,
+    *,
+    actor: str,
+    now: datetime,
+    from_status: TicketStatus | None,
+    detail: str,
+) -> HistoryEvent:
+    return HistoryEvent(
+        workspace_id=workspace_id,
+        ticket_id=ticket_id,
+        event_id=ids.ulid(),
+        event=event,
+        actor=actor,
+        at=now,
+        from_status=from_status,
+        to_status=TicketStatus.OPEN,
+        detail=detail,
+    )
+
+
+def join_or_open_ticket(
+    repo: TicketRepository,
+    *,
+    workspace_id: str,
+    channel: Channel,
+    account_id: str,
+    customer_id: str,
+    display_name: str | None,
+    source_kind: str,
+    source_id: str,
+    actor: str,
+    now: datetime,
+) -> ConversionResult:
+    """The customer's open DM ticket on (channel, account, customer), joined or opened, linked to
+    the source (``source_kind`` e.g. ``comment``/``review``, ``source_id`` its id)."""
+    store = ConversionStore.of(repo)
+    conversation_id = conversation_id_for(channel, account_id, customer_id)
+    conversation, settings = store.load(workspace_id, conversation_id)
+    detail = f"converted from {source_kind} {source_id}"
+    known_contact_id: str | None = None
+    number: int | None = None
+
+    for attempt in range(MAX_ATTEMPTS):
+        route = route_customer_message(conversation, settings, now)
+        try:
+            if isinstance(route, AppendToTicket) and route.expected_status is TicketStatus.OPEN:
+                ticket = repo.get_ticket(workspace_id, route.ticket_id)
+                if ticket is None or ticket.status is not TicketStatus.OPEN:
+                    # closed between the guard read and this one: decide again on the guard
+                    conversation = repo.get_conversation(workspace_id, conversation_id)
+                    continue
+                store.link_source(
+                    workspace_id=workspace_id,
+                    ticket_id=ticket.ticket_id,
+                    kind=source_kind,
+                    source_id=source_id,
+                    at=now,
+                )
+                return ConversionResult(ticket, created=False)
+
+            if isinstance(route, ReopenTicket):
+                assert conversation is not None
+                repo.reopen_ticket(
+                    seen=conversation,
+                    ticket_id=route.ticket_id,
+                    message=None,
+                    history=_history(
+                        workspace_id,
+                        route.ticket_id,
+                        "reopened",
+                        actor=actor,
+                        now=now,
+                        from_status=TicketStatus.CLOSED,
+                        detail=detail,
+                    ),
+                    now=now,
+                )
+                store.link_source(
+                    workspace_id=workspace_id,
+                    ticket_id=route.ticket_id,
+                    kind=source_kind,
+                    source_id=source_id,
+                    at=now,
+                )
+                reopened = repo.get_ticket(workspace_id, route.ticket_id)
+                assert reopened is not None
+                return ConversionResult(reopened, created=False)
+
+            if number is None:
+                number = repo.allocate_ticket_number(workspace_id)
+
+            if isinstance(route, StartConversation):
+                new_contact = None
+                if known_contact_id is None:
+                    new_contact = Contact(
+                        workspace_id=workspace_id,
+                        contact_id="ct_" + ids.ulid(),
+                        display_name=display_name,
+                        created_at=now,
+                    )
+                fresh = Conversation(
+                    workspace_id=workspace_id,
+                    conversation_id=conversation_id,
+                    contact_id=known_contact_id or (new_contact.contact_id if new_contact else ""),
+                    channel=channel,
+                    account_id=account_id,
+                    customer_id=customer_id,
+                    created_at=now,
+                )
+                ticket = new_ticket(fresh, number, None, now, inbound=0)
+                fresh = fresh.model_copy(
+                    update={
+                        "open_ticket_id": ticket.ticket_id,
+                        "latest_ticket_id": ticket.ticket_id,
+                        "latest_ticket_status": TicketStatus.OPEN,
+                    }
+                )
+                store.start_conversation(
+                    new_contact=new_contact,
+                    conversation=fresh,
+                    ticket=ticket,
+                    history=_history(
+                        workspace_id,
+                        ticket.ticket_id,
+                        "created",
+                        actor=actor,
+                        now=now,
+                        from_status=None,
+                        detail=detail,
+                    ),
+                    source_kind=source_kind,
+                    source_id=source_id,
+                )
+                return ConversionResult(ticket, created=True)
+
+            # no open ticket (none yet, closed outside the window, or spam): a new one
+            assert conversation is not None
+            ticket = new_ticket(conversation, number, conversation.latest_ticket_id, now, inbound=0)
+            store.create_ticket(
+                seen=conversation,
+                ticket=ticket,
+                history=_history(
+                    workspace_id,
+                    ticket.ticket_id,
+                    "created",
+                    actor=actor,
+                    now=now,
+                    from_status=None,
+                    detail=detail,
+                ),
+                source_kind=source_kind,
+                source_id=source_id,
+            )
+            return ConversionResult(ticket, created=True)
+
+        except ConversationChangedError as changed:
+            conversation = changed.current
+        except TicketStatusChangedError:
+            conversation = repo.get_conversation(workspace_id, conversation_id)
+        except IdentityTakenError as taken:
+            known_contact_id = taken.contact_id
+        except WriteConflictError:
+            _backoff(attempt)
+    raise StorageUnavailableError(
+        "the conversation kept changing; retry later",
+        details={"conversation_id": conversation_id},
+    )

@@ -1,0 +1,1 @@
+"""A function module the plumbing tests' template points at (CodeUri: this folder)."""
