@@ -24,7 +24,6 @@ from ticketing.models.records import (
     Conversation,
     HistoryEvent,
     Ticket,
-    TicketStatus,
     WorkspaceSettings,
 )
 from ticketing.repository import keys
@@ -33,7 +32,6 @@ from ticketing.repository.dynamodb import (
     DynamoTicketRepository,
     Item,
     _condition_failed,
-    _dump,
     _values,
     _workspace_settings,
     from_dynamo,
@@ -126,82 +124,19 @@ class ConversionStore:
         source_kind: str,
         source_id: str,
     ) -> None:
-        """A new conversation with its first ticket and no message (see the module docstring)."""
-        repo = self._repo
-        ws = conversation.workspace_id
-        identity_key = to_dynamo(
-            keys.identity_key(
-                ws, conversation.channel, conversation.account_id, conversation.customer_id
-            )
+        """A new conversation with its first ticket and no message (see the module docstring):
+        the repository's own transaction, plus the ticket → source link."""
+        link = self._link_put(
+            ticket.ticket_id, conversation.workspace_id, source_kind, source_id, ticket.created_at
         )
-        items: list[tuple[str, Item]] = [
-            (
-                "conversation",
-                repo._put(
-                    repo._conversation_item(conversation),
-                    "attribute_not_exists(pk)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                ),
-            )
-        ]
-        if new_contact is not None:
-            identity = {
-                **identity_key,
-                **to_dynamo(
-                    {
-                        "type": "identity",
-                        "workspace_id": ws,
-                        "contact_id": new_contact.contact_id,
-                        "channel": conversation.channel.value,
-                        "account_id": conversation.account_id,
-                        "customer_id": conversation.customer_id,
-                    }
-                ),
-            }
-            items.append(
-                (
-                    "identity",
-                    repo._put(
-                        identity,
-                        "attribute_not_exists(pk)",
-                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    ),
-                )
-            )
-            contact = to_dynamo(
-                {
-                    **keys.contact_key(ws, new_contact.contact_id),
-                    "type": "contact",
-                    **_dump(new_contact),
-                }
-            )
-            items.append(("contact", repo._put(contact, "attribute_not_exists(pk)")))
-        else:
-            items.append(
-                (
-                    "identity",
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": identity_key,
-                            "ConditionExpression": "contact_id = :c",
-                            "ExpressionAttributeValues": _values({":c": conversation.contact_id}),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                )
-            )
-        items.append(("ticket", repo._put(repo._ticket_item(ticket), "attribute_not_exists(pk)")))
-        items.append(("history", repo._history_put(history)))
-        items.append(("contact_conversation", repo._contact_conversation_put(conversation)))
-        items.append(("contact_ticket", repo._contact_ticket_put(ticket)))
-        items.append(
-            (
-                "source",
-                self._link_put(ticket.ticket_id, ws, source_kind, source_id, ticket.created_at),
-            )
+        self._repo.start_conversation(
+            new_contact=new_contact,
+            conversation=conversation,
+            ticket=ticket,
+            message=None,
+            history=history,
+            extra=[("source", link)],
         )
-        repo._raise_for(repo._transact(items))
 
     def create_ticket(
         self,
@@ -212,38 +147,14 @@ class ConversionStore:
         source_kind: str,
         source_id: str,
     ) -> None:
-        """A new ticket on an existing conversation with no open ticket (the guard re-checked)."""
-        repo = self._repo
-        values: dict[str, Any] = {":t": ticket.ticket_id, ":open": TicketStatus.OPEN.value}
-        if seen.latest_ticket_id is None:
-            latest_guard = "attribute_not_exists(latest_ticket_id)"
-        else:
-            latest_guard = "latest_ticket_id = :prev"
-            values[":prev"] = seen.latest_ticket_id
-        items: list[tuple[str, Item]] = [
-            (
-                "conversation",
-                repo._conversation_update(
-                    seen.workspace_id,
-                    seen.conversation_id,
-                    "SET open_ticket_id = :t, latest_ticket_id = :t, latest_ticket_status = :open"
-                    " REMOVE latest_closed_at",
-                    "attribute_exists(pk) AND attribute_not_exists(open_ticket_id)"
-                    f" AND {latest_guard}",
-                    values,
-                ),
-            ),
-            ("ticket", repo._put(repo._ticket_item(ticket), "attribute_not_exists(pk)")),
-            ("history", repo._history_put(history)),
-            ("contact_ticket", repo._contact_ticket_put(ticket)),
-            (
-                "source",
-                self._link_put(
-                    ticket.ticket_id, seen.workspace_id, source_kind, source_id, ticket.created_at
-                ),
-            ),
-        ]
-        repo._raise_for(repo._transact(items))
+        """A new ticket on an existing conversation with no open ticket (the guard re-checked),
+        plus the ticket → source link: the repository's own transaction."""
+        link = self._link_put(
+            ticket.ticket_id, seen.workspace_id, source_kind, source_id, ticket.created_at
+        )
+        self._repo.create_ticket(
+            seen=seen, ticket=ticket, message=None, history=history, extra=[("source", link)]
+        )
 
     def record_recipient(
         self,

@@ -528,18 +528,24 @@ class DynamoTicketRepository:
         new_contact: Contact | None,
         conversation: Conversation,
         ticket: Ticket,
-        message: Message,
+        message: Message | None,
         history: HistoryEvent,
         extra_history: Sequence[HistoryEvent] = (),
+        extra: Sequence[tuple[str, Item]] = (),
     ) -> None:
+        """A new conversation (and contact, unless known) with its first ticket, and the message
+        that started it (None: a conversion, issue 5): one transaction. ``extra`` adds more items
+        (a conversion's ticket → source link)."""
         ws = conversation.workspace_id
         identity_key = to_dynamo(
             keys.identity_key(
                 ws, conversation.channel, conversation.account_id, conversation.customer_id
             )
         )
-        items: list[tuple[str, Item]] = [
-            ("message", self._message_put(message)),
+        items: list[tuple[str, Item]] = (
+            [] if message is None else [("message", self._message_put(message))]
+        )
+        items.append(
             (
                 "conversation",
                 self._put(
@@ -547,8 +553,8 @@ class DynamoTicketRepository:
                     "attribute_not_exists(pk)",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 ),
-            ),
-        ]
+            )
+        )
         if new_contact is not None:
             identity = {
                 **identity_key,
@@ -601,6 +607,7 @@ class DynamoTicketRepository:
         items.append(("contact_conversation", self._contact_conversation_put(conversation)))
         items.append(("contact_ticket", self._contact_ticket_put(ticket)))
         items += self._automation_items(ticket, extra_history)  # assignment automation
+        items += extra
         self._raise_for_created(self._transact(items))
 
     def find_contact_id(
@@ -642,7 +649,10 @@ class DynamoTicketRepository:
         message: Message | None,
         history: HistoryEvent,
         extra_history: Sequence[HistoryEvent] = (),
+        extra: Sequence[tuple[str, Item]] = (),
     ) -> None:
+        """A new ticket on an existing conversation with no open ticket (the guard re-checked),
+        with its first message unless None; ``extra`` adds more items to the transaction."""
         values: dict[str, Any] = {":t": ticket.ticket_id, ":open": TicketStatus.OPEN.value}
         if seen.latest_ticket_id is None:
             latest_guard = "attribute_not_exists(latest_ticket_id)"
@@ -670,6 +680,7 @@ class DynamoTicketRepository:
         items.append(("history", self._history_put(history)))
         items.append(("contact_ticket", self._contact_ticket_put(ticket)))
         items += self._automation_items(ticket, extra_history)  # assignment automation
+        items += extra
         self._raise_for_created(self._transact(items))
 
     def _automation_items(

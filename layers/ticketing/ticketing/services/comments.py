@@ -55,9 +55,8 @@ from ticketing.models.comments import (
     PublicReplyCommand,
     derive_status,
 )
-from ticketing.models.records import Channel, DeliveryStatus, Direction, Message, Ticket
-from ticketing.models.replies import OutboundMessageRequested, OutboxItem
-from ticketing.repository import keys
+from ticketing.models.records import Channel, Message, Ticket
+from ticketing.models.replies import OutboundMessageRequested
 from ticketing.repository.base import (
     Page,
     TicketRepository,
@@ -68,7 +67,7 @@ from ticketing.repository.comments import CommentStore
 from ticketing.repository.conversion import ConversionStore
 from ticketing.services.conversion import join_or_open_ticket
 from ticketing.services.ingest import conversation_id_for
-from ticketing.services.replies import OUTBOUND_PLACEHOLDER_PREFIX
+from ticketing.services.replies import outbound
 
 MAX_ATTEMPTS = 12
 SOURCE_KIND = "comment"
@@ -450,43 +449,14 @@ def private_reply(
     conversation = repo.get_conversation(workspace_id, ticket.conversation_id)
     if conversation is None:  # pragma: no cover - created with the ticket
         raise NotFoundError("conversation not found", details={"ticket_id": ticket.ticket_id})
-    message = Message(
-        workspace_id=workspace_id,
-        message_id=message_id,
-        ticket_id=ticket.ticket_id,
-        conversation_id=ticket.conversation_id,
-        channel=ticket.channel,
-        account_id=ticket.account_id,
-        direction=Direction.OUTBOUND,
-        channel_message_id=OUTBOUND_PLACEHOLDER_PREFIX + message_id,
+    message, outbox = outbound(
+        ticket,
+        conversation,
+        message_id,
+        command.text,
         sender_id=agent_id,
-        text=command.text,
-        sent_at=now,
-        received_at=now,
-        delivery_status=DeliveryStatus.SENDING,
-        delivery_status_at=now,
-    )
-    outbox = OutboxItem(
-        workspace_id=workspace_id,
-        idempotency_key=message_id,
-        detail=OutboundMessageRequested(
-            idempotency_key=message_id,
-            workspace_id=workspace_id,
-            ticket_id=ticket.ticket_id,
-            message_id=message_id,
-            conversation_id=ticket.conversation_id,
-            contact_id=ticket.contact_id,
-            channel=ticket.channel,
-            account_id=ticket.account_id,
-            customer_id=conversation.customer_id,
-            channel_message_id=message.channel_message_id,
-            sender_id=agent_id,
-            text=command.text,
-            requested_at=now,
-            comment_id=comment.comment_id,
-        ),
-        created_at=now,
-        expires_at=int((now + timedelta(days=keys.OUTBOX_TTL_DAYS)).timestamp()),
+        now=now,
+        comment_id=comment.comment_id,
     )
     for _ in range(MAX_ATTEMPTS):
         try:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing import ids
+from ticketing.clock import after
 from ticketing.errors import StorageUnavailableError
 from ticketing.models.records import (
     Channel,
     Contact,
     Conversation,
-    HistoryEvent,
     Ticket,
     TicketStatus,
 )
@@ -42,7 +42,7 @@ from ticketing.repository.base import (
 )
 from ticketing.repository.conversion import ConversionStore
 from ticketing.rules import AppendToTicket, ReopenTicket, StartConversation, route_customer_message
-from ticketing.services.ingest import conversation_id_for, new_ticket
+from ticketing.services.ingest import conversation_id_for, history_event, new_ticket
 
 MAX_ATTEMPTS = 12
 
@@ -55,29 +55,6 @@ class ConversionResult:
 
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not crypto
-
-
-def _history(
-    workspace_id: str,
-    ticket_id: str,
-    event: str,
-    *,
-    actor: str,
-    now: datetime,
-    from_status: TicketStatus | None,
-    detail: str,
-) -> HistoryEvent:
-    return HistoryEvent(
-        workspace_id=workspace_id,
-        ticket_id=ticket_id,
-        event_id=ids.ulid(),
-        event=event,
-        actor=actor,
-        at=now,
-        from_status=from_status,
-        to_status=TicketStatus.OPEN,
-        detail=detail,
-    )
 
 
 def join_or_open_ticket(
@@ -122,20 +99,22 @@ def join_or_open_ticket(
 
             if isinstance(route, ReopenTicket):
                 assert conversation is not None
+                reopened_at = after(conversation.latest_closed_at, now)  # after the close
                 repo.reopen_ticket(
                     seen=conversation,
                     ticket_id=route.ticket_id,
                     message=None,
-                    history=_history(
+                    history=history_event(
                         workspace_id,
                         route.ticket_id,
                         "reopened",
+                        reopened_at,
                         actor=actor,
-                        now=now,
                         from_status=TicketStatus.CLOSED,
+                        to_status=TicketStatus.OPEN,
                         detail=detail,
                     ),
-                    now=now,
+                    now=reopened_at,
                 )
                 store.link_source(
                     workspace_id=workspace_id,
@@ -181,13 +160,14 @@ def join_or_open_ticket(
                     new_contact=new_contact,
                     conversation=fresh,
                     ticket=ticket,
-                    history=_history(
+                    history=history_event(
                         workspace_id,
                         ticket.ticket_id,
                         "created",
+                        now,
                         actor=actor,
-                        now=now,
                         from_status=None,
+                        to_status=TicketStatus.OPEN,
                         detail=detail,
                     ),
                     source_kind=source_kind,
@@ -201,13 +181,14 @@ def join_or_open_ticket(
             store.create_ticket(
                 seen=conversation,
                 ticket=ticket,
-                history=_history(
+                history=history_event(
                     workspace_id,
                     ticket.ticket_id,
                     "created",
+                    now,
                     actor=actor,
-                    now=now,
                     from_status=None,
+                    to_status=TicketStatus.OPEN,
                     detail=detail,
                 ),
                 source_kind=source_kind,

@@ -88,7 +88,7 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not crypto
 
 
-def _history(
+def history_event(
     workspace_id: str,
     ticket_id: str,
     event: str,
@@ -235,7 +235,7 @@ def ingest_customer_message(
                     seen=conversation,
                     ticket_id=route.ticket_id,
                     message=message,
-                    history=_history(
+                    history=history_event(
                         workspace_id,
                         route.ticket_id,
                         "reopened",
@@ -261,7 +261,7 @@ def ingest_customer_message(
                     seen=conversation,
                     ticket=ticket,
                     message=message,
-                    history=_history(
+                    history=history_event(
                         workspace_id,
                         ticket.ticket_id,
                         "created",
@@ -307,7 +307,7 @@ def ingest_customer_message(
                 conversation=fresh,
                 ticket=ticket,
                 message=message,
-                history=_history(
+                history=history_event(
                     workspace_id,
                     ticket.ticket_id,
                     "created",

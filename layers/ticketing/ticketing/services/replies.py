@@ -16,11 +16,13 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ticketing import ids
 from ticketing.errors import ConflictError, NotFoundError, StorageUnavailableError
 from ticketing.models.records import (
     Channel,
+    Conversation,
     DeliveryStatus,
     Direction,
     Message,
@@ -75,6 +77,60 @@ def _fresh_reply_token(repo: TicketRepository, ticket: Ticket, now: datetime) ->
     return store.latest_reply_token(ticket.workspace_id, ticket.ticket_id) if store else None
 
 
+def outbound(
+    ticket: Ticket,
+    conversation: Conversation,
+    message_id: str,
+    text: str,
+    *,
+    sender_id: str,
+    now: datetime,
+    **detail: Any,
+) -> tuple[Message, OutboxItem]:
+    """An outbound message as stored (``sending``, keyed by its placeholder until the channel
+    names it) and the outbox item that hands it to the sender; ``detail`` adds the event's
+    optional fields (``reply_token``, ``comment_id``, …)."""
+    message = Message(
+        workspace_id=ticket.workspace_id,
+        message_id=message_id,
+        ticket_id=ticket.ticket_id,
+        conversation_id=ticket.conversation_id,
+        channel=ticket.channel,
+        account_id=ticket.account_id,
+        direction=Direction.OUTBOUND,
+        channel_message_id=OUTBOUND_PLACEHOLDER_PREFIX + message_id,
+        sender_id=sender_id,
+        text=text,
+        sent_at=now,
+        received_at=now,
+        delivery_status=DeliveryStatus.SENDING,
+        delivery_status_at=now,
+    )
+    outbox = OutboxItem(
+        workspace_id=ticket.workspace_id,
+        idempotency_key=message_id,
+        detail=OutboundMessageRequested(
+            idempotency_key=message_id,
+            workspace_id=ticket.workspace_id,
+            ticket_id=ticket.ticket_id,
+            message_id=message_id,
+            conversation_id=ticket.conversation_id,
+            contact_id=ticket.contact_id,
+            channel=ticket.channel,
+            account_id=ticket.account_id,
+            customer_id=conversation.customer_id,
+            channel_message_id=message.channel_message_id,
+            sender_id=sender_id,
+            text=text,
+            requested_at=now,
+            **detail,
+        ),
+        created_at=now,
+        expires_at=int((now + timedelta(days=keys.OUTBOX_TTL_DAYS)).timestamp()),
+    )
+    return message, outbox
+
+
 def reply(
     repo: TicketRepository,
     workspace_id: str,
@@ -87,22 +143,6 @@ def reply(
     """Store an agent's reply on an open ticket and queue it for the channel sender."""
     ticket = get_ticket(repo, workspace_id, ticket_id)
     message_id = reply_message_id(workspace_id, ticket_id, command.client_message_id)
-    message = Message(
-        workspace_id=workspace_id,
-        message_id=message_id,
-        ticket_id=ticket_id,
-        conversation_id=ticket.conversation_id,
-        channel=ticket.channel,
-        account_id=ticket.account_id,
-        direction=Direction.OUTBOUND,
-        channel_message_id=OUTBOUND_PLACEHOLDER_PREFIX + message_id,
-        sender_id=agent_id,
-        text=command.text,
-        sent_at=now,
-        received_at=now,
-        delivery_status=DeliveryStatus.SENDING,
-        delivery_status_at=now,
-    )
     # No early "not open" answer: the transaction's ticket guard refuses it, and a retry of a
     # reply stored before the ticket closed still finds that reply (the message guard wins).
     conversation = repo.get_conversation(workspace_id, ticket.conversation_id)
@@ -111,29 +151,15 @@ def reply(
     # the channel's rules (text limit, messaging window): 422 naming the rule (issue 8); the
     # sender checks them again when it sends
     plan_send(ticket.channel, command.text, now=now, last_inbound_at=ticket.last_inbound_at)
-    reply_token = _fresh_reply_token(repo, ticket, now)
-    outbox = OutboxItem(
-        workspace_id=workspace_id,
-        idempotency_key=message_id,
-        detail=OutboundMessageRequested(
-            idempotency_key=message_id,
-            workspace_id=workspace_id,
-            ticket_id=ticket_id,
-            message_id=message_id,
-            conversation_id=ticket.conversation_id,
-            contact_id=ticket.contact_id,
-            channel=ticket.channel,
-            account_id=ticket.account_id,
-            customer_id=conversation.customer_id,
-            channel_message_id=message.channel_message_id,
-            sender_id=agent_id,
-            text=command.text,
-            requested_at=now,
-            last_inbound_at=ticket.last_inbound_at,
-            reply_token=reply_token,
-        ),
-        created_at=now,
-        expires_at=int((now + timedelta(days=keys.OUTBOX_TTL_DAYS)).timestamp()),
+    message, outbox = outbound(
+        ticket,
+        conversation,
+        message_id,
+        command.text,
+        sender_id=agent_id,
+        now=now,
+        last_inbound_at=ticket.last_inbound_at,
+        reply_token=_fresh_reply_token(repo, ticket, now),
     )
     for attempt in range(MAX_ATTEMPTS):
         try:
