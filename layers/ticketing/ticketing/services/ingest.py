@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ticketing import ids
 from ticketing.clock import after
@@ -34,7 +34,6 @@ from ticketing.models.records import (
     TicketStatus,
     WorkspaceSettings,
 )
-from ticketing.repository.automation import AutomationStore, automation_store
 from ticketing.repository.base import (
     ConversationChangedError,
     DirectoryRecordMissingError,
@@ -51,7 +50,10 @@ from ticketing.rules import (
     StartConversation,
     route_customer_message,
 )
-from ticketing.services.automation import NewTicketAutomation
+
+if TYPE_CHECKING:
+    from ticketing.repository.automation import AutomationStore
+    from ticketing.services.automation import NewTicketAutomation
 
 MAX_ATTEMPTS = 10
 CUSTOMER = "customer"
@@ -205,13 +207,25 @@ def ingest_customer_message(
         contact_id = known_contact_id or (conversation.contact_id if conversation else None)
         return repo.get_contact(workspace_id, contact_id) if contact_id else None
 
-    rules = NewTicketAutomation(
-        automation or automation_store(repo),
-        workspace_id,
-        context.automation_version,
-        text=cmd.text,
-        contact=contact,
-    )
+    decided: list[NewTicketAutomation] = []
+
+    def rules() -> NewTicketAutomation:
+        """The assignment rules for a new ticket: built (and imported) only when one is created,
+        so an append never pays for them (cold start)."""
+        if not decided:
+            from ticketing.repository.automation import automation_store
+            from ticketing.services.automation import NewTicketAutomation
+
+            decided.append(
+                NewTicketAutomation(
+                    automation or automation_store(repo),
+                    workspace_id,
+                    context.automation_version,
+                    text=cmd.text,
+                    contact=contact,
+                )
+            )
+        return decided[0]
 
     for attempt in range(MAX_ATTEMPTS):
         route = route_customer_message(conversation, settings, now)
@@ -255,7 +269,7 @@ def ingest_customer_message(
             if isinstance(route, CreateTicket):
                 assert conversation is not None
                 ticket = new_ticket(conversation, number, route.previous_ticket_id, now)
-                ticket, automated = rules.apply(ticket, now)
+                ticket, automated = rules().apply(ticket, now)
                 message = draft.model_copy(update={"ticket_id": ticket.ticket_id})
                 repo.create_ticket(
                     seen=conversation,
@@ -293,7 +307,7 @@ def ingest_customer_message(
                 customer_id=cmd.customer_id,
                 created_at=now,
             )
-            ticket, automated = rules.apply(new_ticket(fresh, number, None, now), now)
+            ticket, automated = rules().apply(new_ticket(fresh, number, None, now), now)
             fresh = fresh.model_copy(
                 update={
                     "open_ticket_id": ticket.ticket_id,
@@ -332,7 +346,7 @@ def ingest_customer_message(
         except IdentityTakenError as taken:
             known_contact_id = taken.contact_id
         except DirectoryRecordMissingError as refused:
-            rules.refused(refused.missing)  # the automated assignee is gone: assign again
+            rules().refused(refused.missing)  # the automated assignee is gone: assign again
         except WriteConflictError:
             _backoff(attempt)
     raise StorageUnavailableError(
