@@ -407,6 +407,45 @@ def test_a_ticket_opened_by_hand_gets_the_rules_too(accounts, repo):
     assert events == [("created", "agent-1"), ("assigned", "automation")]
 
 
+def test_a_ticket_created_by_a_conversion_gets_the_rules_too(accounts, repo):
+    # GIVEN a Messenger rule assigning the sales team
+    from ticketing.services.conversion import join_or_open_ticket
+
+    directory(repo, accounts.workspace_id, "sales", {"bob": AgentStatus.AVAILABLE})
+    create_rule(
+        accounts,
+        name="Messenger to sales",
+        conditions={"channels": ["messenger"]},
+        actions={"assign": {"mode": "team", "team_id": "sales"}, "add_labels": ["social"]},
+    )
+    # WHEN a commenter's comment is converted (a new contact, conversation and ticket)
+    result = join_or_open_ticket(
+        repo,
+        workspace_id=accounts.workspace_id,
+        channel=Channel.MESSENGER,
+        account_id=accounts.page_id,
+        customer_id="fb-user:commenter-1",
+        display_name="Commenter",
+        source_kind="comment",
+        source_id="cm_rules",
+        actor="agent-1",
+        now=utc_now(),
+    )
+    # THEN the new ticket is the team's, labelled, with the automation's history in order
+    assert result.created
+    stored = repo.get_ticket(accounts.workspace_id, result.ticket.ticket_id)
+    assert stored.assignee.team_id == "sales"
+    assert stored.labels == ["social"]
+    events = [
+        (e.event, e.actor) for e in repo.list_history(accounts.workspace_id, stored.ticket_id)
+    ]
+    assert events == [
+        ("created", "agent-1"),
+        ("assigned", "automation"),
+        ("labels_changed", "automation"),
+    ]
+
+
 def test_cost_of_a_create_without_and_with_a_matching_rule(accounts, repo):
     # GIVEN a warm connection cache (a first ticket) and no rules
     directory(repo, accounts.workspace_id, "t", {"a1": AgentStatus.AVAILABLE})

@@ -13,6 +13,7 @@ repository's client and table, reusing its item builders and transaction helpers
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,8 +55,9 @@ class ConversionStore:
 
     def load(
         self, workspace_id: str, conversation_id: str
-    ) -> tuple[Conversation | None, WorkspaceSettings]:
-        """The conversation guard and the workspace settings: one BatchGetItem (strong reads)."""
+    ) -> tuple[Conversation | None, WorkspaceSettings, int]:
+        """The conversation guard, the workspace settings and its assignment rules' version:
+        one BatchGetItem (strong reads)."""
         conv_key = to_dynamo(keys.conversation_key(workspace_id, conversation_id))
         ws_key = to_dynamo(keys.workspace_key(workspace_id))
         request: dict[str, Any] = {
@@ -79,11 +81,12 @@ class ConversionStore:
             if ws_item
             else WorkspaceSettings(workspace_id=workspace_id)
         )
+        rules_version = int(ws_item.get("automation_version", 0)) if ws_item else 0
         if conv is not None and "alias_of" in conv:
             # the PSID's conversation key names the comment conversation it was learned on
             target = self._repo.get_conversation(workspace_id, str(conv["alias_of"]))
-            return target, settings
-        return (Conversation.model_validate(conv) if conv else None), settings
+            return target, settings, rules_version
+        return (Conversation.model_validate(conv) if conv else None), settings, rules_version
 
     def _link_put(
         self, ticket_id: str, workspace_id: str, kind: str, source_id: str, at: datetime
@@ -123,6 +126,7 @@ class ConversionStore:
         history: HistoryEvent,
         source_kind: str,
         source_id: str,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None:
         """A new conversation with its first ticket and no message (see the module docstring):
         the repository's own transaction, plus the ticket → source link."""
@@ -135,6 +139,7 @@ class ConversionStore:
             ticket=ticket,
             message=None,
             history=history,
+            extra_history=extra_history,
             extra=[("source", link)],
         )
 
@@ -146,6 +151,7 @@ class ConversionStore:
         history: HistoryEvent,
         source_kind: str,
         source_id: str,
+        extra_history: Sequence[HistoryEvent] = (),
     ) -> None:
         """A new ticket on an existing conversation with no open ticket (the guard re-checked),
         plus the ticket → source link: the repository's own transaction."""
@@ -153,7 +159,12 @@ class ConversionStore:
             ticket.ticket_id, seen.workspace_id, source_kind, source_id, ticket.created_at
         )
         self._repo.create_ticket(
-            seen=seen, ticket=ticket, message=None, history=history, extra=[("source", link)]
+            seen=seen,
+            ticket=ticket,
+            message=None,
+            history=history,
+            extra_history=extra_history,
+            extra=[("source", link)],
         )
 
     def record_recipient(

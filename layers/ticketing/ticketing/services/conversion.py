@@ -33,8 +33,10 @@ from ticketing.models.records import (
     Ticket,
     TicketStatus,
 )
+from ticketing.repository.automation import automation_store
 from ticketing.repository.base import (
     ConversationChangedError,
+    DirectoryRecordMissingError,
     IdentityTakenError,
     TicketRepository,
     TicketStatusChangedError,
@@ -42,6 +44,7 @@ from ticketing.repository.base import (
 )
 from ticketing.repository.conversion import ConversionStore
 from ticketing.rules import AppendToTicket, ReopenTicket, StartConversation, route_customer_message
+from ticketing.services.automation import NewTicketAutomation
 from ticketing.services.ingest import conversation_id_for, history_event, new_ticket
 
 MAX_ATTEMPTS = 12
@@ -74,10 +77,19 @@ def join_or_open_ticket(
     the source (``source_kind`` e.g. ``comment``/``review``, ``source_id`` its id)."""
     store = ConversionStore.of(repo)
     conversation_id = conversation_id_for(channel, account_id, customer_id)
-    conversation, settings = store.load(workspace_id, conversation_id)
+    conversation, settings, rules_version = store.load(workspace_id, conversation_id)
     detail = f"converted from {source_kind} {source_id}"
     known_contact_id: str | None = None
     number: int | None = None
+
+    def contact() -> Contact | None:
+        contact_id = known_contact_id or (conversation.contact_id if conversation else None)
+        return repo.get_contact(workspace_id, contact_id) if contact_id else None
+
+    # assignment automation, as for any new ticket (a conversion carries no message text)
+    rules = NewTicketAutomation(
+        automation_store(repo), workspace_id, rules_version, contact=contact
+    )
 
     for attempt in range(MAX_ATTEMPTS):
         route = route_customer_message(conversation, settings, now)
@@ -148,7 +160,9 @@ def join_or_open_ticket(
                     customer_id=customer_id,
                     created_at=now,
                 )
-                ticket = new_ticket(fresh, number, None, now, inbound=0)
+                ticket, automated = rules.apply(
+                    new_ticket(fresh, number, None, now, inbound=0), now
+                )
                 fresh = fresh.model_copy(
                     update={
                         "open_ticket_id": ticket.ticket_id,
@@ -172,12 +186,15 @@ def join_or_open_ticket(
                     ),
                     source_kind=source_kind,
                     source_id=source_id,
+                    extra_history=automated,
                 )
                 return ConversionResult(ticket, created=True)
 
             # no open ticket (none yet, closed outside the window, or spam): a new one
             assert conversation is not None
-            ticket = new_ticket(conversation, number, conversation.latest_ticket_id, now, inbound=0)
+            ticket, automated = rules.apply(
+                new_ticket(conversation, number, conversation.latest_ticket_id, now, inbound=0), now
+            )
             store.create_ticket(
                 seen=conversation,
                 ticket=ticket,
@@ -193,6 +210,7 @@ def join_or_open_ticket(
                 ),
                 source_kind=source_kind,
                 source_id=source_id,
+                extra_history=automated,
             )
             return ConversionResult(ticket, created=True)
 
@@ -202,6 +220,8 @@ def join_or_open_ticket(
             conversation = repo.get_conversation(workspace_id, conversation_id)
         except IdentityTakenError as taken:
             known_contact_id = taken.contact_id
+        except DirectoryRecordMissingError as refused:
+            rules.refused(refused.missing)  # the automated assignee is gone: assign again
         except WriteConflictError:
             _backoff(attempt)
     raise StorageUnavailableError(
