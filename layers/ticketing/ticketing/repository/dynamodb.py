@@ -891,9 +891,9 @@ class DynamoTicketRepository:
         return from_dynamo(item) if item else None
 
     def list_outbox(self, workspace_id: str, limit: int, cursor: str | None) -> Page[OutboxItem]:
+        """A workspace's outbox items, oldest first (local inspection; the stream delivers them)."""
         from ticketing.models.replies import OutboxItem
 
-        """A workspace's outbox items, oldest first (local inspection; the stream delivers them)."""
         return self._query_page(
             OutboxItem,
             index=None,
@@ -1382,9 +1382,9 @@ class DynamoTicketRepository:
     def update_agent(
         self, workspace_id: str, agent_id: str, changes: Mapping[str, Any]
     ) -> Agent | None:
+        """SET ``changes`` on an existing agent of the workspace (None if there is none)."""
         from ticketing.models.people import Agent
 
-        """SET ``changes`` on an existing agent of the workspace (None if there is none)."""
         updated = self._set_if(
             keys.agent_key(workspace_id, agent_id), changes, "attribute_exists(pk)"
         )
