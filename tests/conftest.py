@@ -126,3 +126,17 @@ def accounts(app_env: None, repo: Any) -> Any:
             )
         )
     return acc
+
+
+@pytest.fixture
+def project_views(ddb_client: Any, table_name: str, app_env: None) -> Any:
+    """``project_views()`` brings the inbox lists (status lists and views, README "Inbox views")
+    up to date: it feeds the ticket records the table's stream got since the last call (or since
+    the test began) to the real view projector, as Lambda's event source mapping would. Lists
+    are read from the projector's entries, so a test lists after projecting. Returns how many
+    ticket records it fed."""
+    from functions.ticket_views.app import lambda_handler as projector
+    from tests.helpers import StreamTail
+
+    tail = StreamTail(ddb_client, table_name)
+    return lambda: tail.feed(projector, "ticket")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from local import demo
+from local.streams import StreamTail  # noqa: F401  (re-exported for the tests)
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -73,87 +74,54 @@ def api_get(
     )
 
 
-class StreamTail:
-    """Reads a DynamoDB Local table's stream onward from where it last stopped (new shards from
-    their start), and hands the records to a stream consumer the way Lambda's event source
-    mapping does: filtered, in order, in batches, as a DynamoDB Streams event."""
-
-    def __init__(self, ddb_client: Any, table_name: str) -> None:
-        import boto3
-
-        self._streams = boto3.client(
-            "dynamodbstreams",
-            endpoint_url=ddb_client.meta.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        self._arn = ddb_client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
-        self._iterators: dict[str, str | None] = {}
-        for shard in self._shards():  # start at "now" for the shards that already exist
-            self._iterators[shard] = self._streams.get_shard_iterator(
-                StreamArn=self._arn, ShardId=shard, ShardIteratorType="LATEST"
-            )["ShardIterator"]
-
-    def _shards(self) -> list[str]:
-        shards: list[str] = []
-        kwargs: dict[str, Any] = {"StreamArn": self._arn}
-        while True:
-            description = self._streams.describe_stream(**kwargs)["StreamDescription"]
-            shards += [s["ShardId"] for s in description["Shards"]]
-            last = description.get("LastEvaluatedShardId")
-            if not last:
-                return shards
-            kwargs["ExclusiveStartShardId"] = last
-
-    def read(self) -> list[dict[str, Any]]:
-        """Every record written since the last read, as Lambda receives them."""
-        records: list[dict[str, Any]] = []
-        for shard in self._shards():
-            if shard not in self._iterators:
-                self._iterators[shard] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            iterator = self._iterators[shard]
-            while iterator:
-                answer = self._streams.get_records(ShardIterator=iterator, Limit=1000)
-                iterator = answer.get("NextShardIterator")
-                self._iterators[shard] = iterator
-                if not answer["Records"]:
-                    break
-                for record in answer["Records"]:
-                    change = dict(record["dynamodb"])
-                    for image in ("NewImage", "OldImage", "Keys"):
-                        if image in change:
-                            change[image] = {k: _typed(v) for k, v in change[image].items()}
-                    created = change.get("ApproximateCreationDateTime")
-                    if created is not None and hasattr(created, "timestamp"):
-                        change["ApproximateCreationDateTime"] = int(created.timestamp())
-                    records.append({**record, "eventSource": "aws:dynamodb", "dynamodb": change})
-        return records
-
-    def feed(self, handler: Any, record_type: str, *, batch_size: int = 100) -> int:
-        """Pass the new records of items of ``record_type`` to ``handler``; how many it got.
-        Fails the test if the handler reports a failed record."""
-        wanted = [
-            r
-            for r in self.read()
-            if r["eventName"] in ("INSERT", "MODIFY")
-            and r["dynamodb"].get("NewImage", {}).get("type", {}).get("S") == record_type
-        ]
-        for start in range(0, len(wanted), batch_size):
-            answer = handler({"Records": wanted[start : start + batch_size]}, FakeLambdaContext())
-            assert answer == {"batchItemFailures": []}, answer
-        return len(wanted)
+# The view follower of the running integration test (tests/integration/conftest.py sets it).
+_FOLLOWER: list[Any] = []
 
 
-def _typed(value: dict[str, Any]) -> dict[str, Any]:
-    """botocore's streams client parses an empty map attribute as ``{}``; Lambda's events carry
-    ``{"M": {}}`` (as DynamoDB wrote it)."""
-    if not value:
-        return {"M": {}}
-    if "M" in value:
-        return {"M": {k: _typed(v) for k, v in value["M"].items()}}
-    if "L" in value:
-        return {"L": [_typed(v) for v in value["L"]]}
-    return value
+def catch_up_views() -> int:
+    """Let the inbox lists catch up with what this test wrote (the view projector, fed from the
+    table's stream); how many ticket records it applied."""
+    return _FOLLOWER[-1].catch_up() if _FOLLOWER else 0
+
+
+def status_list(
+    client: Any, table: str, workspace_id: str, status: str, *, catch_up: bool = True
+) -> list[dict[str, Any]]:
+    """A workspace's list of one status as the inbox reads it (the status view's entries, once the
+    projector has caught up), each checked against the ticket item it copies. Returns the ticket
+    items themselves (raw reads)."""
+    from ticketing.repository import keys
+    from ticketing.repository.dynamodb import from_dynamo
+    from ticketing.views import status_view
+
+    if catch_up:
+        catch_up_views()
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": keys.GSI1,
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": {
+            ":p": {"S": keys.view_partition(workspace_id, status_view(status))}
+        },
+    }
+    tickets: list[dict[str, Any]] = []
+    while True:
+        page = client.query(**kwargs)
+        entries = page.get("Items", [])
+        for start in range(0, len(entries), 100):
+            chunk = entries[start : start + 100]
+            wanted = [{keys.PK: e[keys.PK], keys.SK: {"S": "TICKET"}} for e in chunk]
+            found = client.batch_get_item(
+                RequestItems={table: {"Keys": wanted, "ConsistentRead": True}}
+            )
+            assert not found.get("UnprocessedKeys"), "DynamoDB Local left keys unread"
+            items = {i[keys.PK]["S"]: i for i in found["Responses"][table]}
+            for entry in chunk:
+                item = items[entry[keys.PK]["S"]]
+                ticket = from_dynamo(item)
+                assert ticket["status"] == str(status), "listed under a status it does not have"
+                assert entry["last_activity_at"] == item["last_activity_at"], "entry behind"
+                tickets.append(ticket)
+        if "LastEvaluatedKey" not in page:
+            return tickets
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

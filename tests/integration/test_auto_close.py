@@ -28,6 +28,7 @@ from ticketing.repository.workspaces import WorkspaceStore
 from ticketing.services import tickets
 from ticketing.services.auto_close import ACTOR, AutoCloseReport, run_auto_close
 from ticketing.services.ingest import conversation_id_for, ingest_customer_message
+from ticketing.views import status_view
 
 pytestmark = pytest.mark.integration
 
@@ -455,11 +456,15 @@ def test_a_ticket_whose_close_keeps_failing_does_not_block_the_others(repo, ddb_
 
 # ---------------------------------------------------------------------------- cost
 def query_reads(meter: CapacityMeter) -> list[tuple[float, int]]:
-    """(read units, items examined) of each gsi2 Query the run made."""
+    """(read units, items examined) of each due-tickets Query (the open list's entries, gsi1)
+    the run made."""
     return [
         (r.read_units, r.response["ScannedCount"])
         for r in meter.requests
-        if r.operation == "Query" and r.params and r.params.get("IndexName") == keys.GSI2
+        if r.operation == "Query"
+        and r.params
+        and r.params.get("IndexName") == keys.GSI1
+        and ":cutoff" in r.params.get("ExpressionAttributeValues", {})
     ]
 
 
@@ -515,7 +520,7 @@ def test_reads_follow_the_due_tickets_not_the_history(repo, ddb_client, table):
         ("BatchGetItem", 1.0, 0.0),  # the page's workspace settings
     ]
     closes = [c for c in calls if c[0] == "TransactWriteItems"]
-    assert closes == [("TransactWriteItems", 0.0, 8.0)] * 10  # ticket, conversation, history
+    assert closes == [("TransactWriteItems", 0.0, 2.0)] * 10  # ticket, conversation, history
     assert len(calls) == 3 + 2 + 10
 
 
@@ -614,12 +619,12 @@ def test_a_checkpoint_past_the_cutoff_is_not_an_error(repo):
     b = workspace(repo, "ws-b-")
     a_ticket = ticket_at(repo, a, "a0", NOW - 2 * DAY)
     b_ticket = ticket_at(repo, b, "b0", NOW - 3 * DAY)
-    partition = keys.ticket_status_partition(a, TicketStatus.OPEN)
+    partition = keys.view_partition(a, status_view(TicketStatus.OPEN))
     position = {
         "pk": {"S": "x"},
-        "sk": {"S": "TICKET"},
-        "gsi2pk": {"S": partition},
-        "gsi2sk": {"S": keys.ticket_activity_sort("t_later", NOW - HOUR)},
+        "sk": {"S": "VIEW#open"},
+        "gsi1pk": {"S": partition},
+        "gsi1sk": {"S": keys.ticket_activity_sort("t_later", NOW - HOUR)},
     }
     AutoCloseStore(repo).save_checkpoint(Checkpoint(a, position), now=NOW - DAY)
     # WHEN the run resumes from it

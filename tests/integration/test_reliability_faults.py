@@ -16,7 +16,7 @@ Faults are botocore event hooks on the handler's own DynamoDB client
   succeeded.
 
 Every scenario goes through the real webhook handler and is judged by reading DynamoDB Local back:
-the gsi2 open list of the workspace, the conversation guard's ``open_ticket_id``, each ticket's
+the open list of the workspace, the conversation guard's ``open_ticket_id``, each ticket's
 messages (gsi1), its counters and history.
 """
 
@@ -37,7 +37,8 @@ from botocore.retries import standard
 
 from functions.webhook_ingest.app import lambda_handler as ingest_handler
 from local import demo
-from tests.helpers import Accounts, FakeLambdaContext, unique
+from local.streams import client_for
+from tests.helpers import Accounts, FakeLambdaContext, status_list, unique
 from ticketing.clock import utc_now
 from ticketing.errors import ConflictError, StorageUnavailableError
 from ticketing.models import TicketStatus
@@ -234,14 +235,10 @@ def _query(client: Any, table: str, **kwargs: Any) -> list[dict[str, Any]]:
 
 
 def ticket_list(workspace_id: str, status: TicketStatus) -> list[dict[str, Any]]:
-    """The workspace's gsi2 list of one status (what the inbox reads)."""
-    return _query(
-        dynamodb_client(),
-        get_repository().table_name,
-        IndexName=keys.GSI2,
-        KeyConditionExpression="gsi2pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.ticket_status_partition(workspace_id, status)}},
-    )
+    """The workspace's list of one status (what the inbox reads), as ticket items. Read on a
+    client of its own: the faults are injected on the handler's."""
+    judge = client_for("dynamodb", dynamodb_client().meta.endpoint_url)
+    return status_list(judge, get_repository().table_name, workspace_id, status)
 
 
 def ticket_messages(workspace_id: str, ticket_id: str) -> list[str]:

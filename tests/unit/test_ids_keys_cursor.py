@@ -16,6 +16,7 @@ from ticketing.ids import stable_id, ulid
 from ticketing.models.records import Channel, TicketStatus
 from ticketing.repository import keys
 from ticketing.repository.dynamodb import decode_cursor, encode_cursor
+from ticketing.views import status_view
 
 CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 MAX_ULID_MS = 2**48 - 1
@@ -149,7 +150,6 @@ def workspace_owned(workspace_id: str) -> dict[str, dict[str, str]]:
         "identity": keys.identity_key(workspace_id, Channel.MESSENGER, "page-1", "psid-1"),
         "conversation": keys.conversation_key(workspace_id, "conv-1"),
         "ticket": keys.ticket_key(workspace_id, "t-1"),
-        "ticket_index": keys.ticket_index(workspace_id, "t-1", TicketStatus.OPEN, T),
         "history": keys.history_key(workspace_id, "t-1", T, "e-1"),
         "message": keys.message_key(workspace_id, Channel.LINE, "bot-1", "m-1"),
         "message_index": keys.message_index(workspace_id, "t-1", T, "m-1"),
@@ -292,21 +292,21 @@ def test_activity_sort_follows_time(a, b):
         assert ma == mb
 
 
-def test_ticket_status_partitions_differ():
+def test_ticket_status_lists_differ():
     # GIVEN one workspace's inboxes
-    # WHEN their partitions are built
-    partitions = {keys.ticket_status_partition(WS, s) for s in TicketStatus}
+    # WHEN their partitions are built (status lists are views of their own)
+    partitions = {keys.view_partition(WS, status_view(s)) for s in TicketStatus}
     # THEN each status has its own
-    assert partitions == {"WS#ws-1#STATUS#open", "WS#ws-1#STATUS#closed", "WS#ws-1#STATUS#spam"}
+    assert partitions == {"WS#ws-1#VIEW#open", "WS#ws-1#VIEW#closed", "WS#ws-1#VIEW#spam"}
 
 
 # ---------------------------------------------------------------------------- cursors
-PARTITION = keys.ticket_status_partition(WS, TicketStatus.OPEN)
+PARTITION = keys.view_partition(WS, status_view(TicketStatus.OPEN))
 LAST_KEY = {
     keys.PK: {"S": "WS#ws-1#TICKET#t-1"},
     keys.SK: {"S": "TICKET"},
-    "gsi2pk": {"S": PARTITION},
-    "gsi2sk": {"S": "1764000000000#t-1"},
+    "gsi1pk": {"S": PARTITION},
+    "gsi1sk": {"S": "1764000000000#t-1"},
 }
 
 
@@ -315,10 +315,10 @@ def token(plain: object) -> str:
 
 
 def test_cursor_round_trip_on_an_index():
-    # GIVEN a LastEvaluatedKey of a gsi2 query
+    # GIVEN a LastEvaluatedKey of a gsi1 query
     # WHEN it is encoded and decoded for the same list
     cursor = encode_cursor(LAST_KEY)
-    decoded = decode_cursor(cursor, index=keys.GSI2, partition=PARTITION)
+    decoded = decode_cursor(cursor, index=keys.GSI1, partition=PARTITION)
     # THEN it is the same key, and the token is URL-safe
     assert decoded == LAST_KEY
     assert re.fullmatch(r"[A-Za-z0-9_=-]+", cursor)
@@ -338,7 +338,7 @@ def test_cursor_without_padding_still_decodes():
     cursor = encode_cursor(LAST_KEY).rstrip("=")
     # WHEN decoded
     # THEN it is the same key
-    assert decode_cursor(cursor, index=keys.GSI2, partition=PARTITION) == LAST_KEY
+    assert decode_cursor(cursor, index=keys.GSI1, partition=PARTITION) == LAST_KEY
 
 
 key_text = st.text(max_size=20)
@@ -346,16 +346,16 @@ key_text = st.text(max_size=20)
 
 @given(pk=key_text, sk=key_text, sort=key_text, partition=st.text(min_size=1, max_size=20))
 def test_cursor_round_trip_property(pk, sk, sort, partition):
-    # GIVEN any string key values of a gsi1 query
+    # GIVEN any string key values of a gsi2 query
     last = {
         keys.PK: {"S": pk},
         keys.SK: {"S": sk},
-        "gsi1pk": {"S": partition},
-        "gsi1sk": {"S": sort},
+        "gsi2pk": {"S": partition},
+        "gsi2sk": {"S": sort},
     }
     # WHEN encoded and decoded for that partition
     # THEN the key comes back unchanged
-    assert decode_cursor(encode_cursor(last), index=keys.GSI1, partition=partition) == last
+    assert decode_cursor(encode_cursor(last), index=keys.GSI2, partition=partition) == last
 
 
 @pytest.mark.parametrize(
@@ -370,21 +370,21 @@ def test_cursor_round_trip_property(pk, sk, sort, partition):
         pytest.param(token("pk"), id="json-string"),
         pytest.param(token(None), id="json-null"),
         pytest.param(
-            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi2pk": "WS#ws-2#STATUS#open"}),
+            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi1pk": "WS#ws-2#VIEW#open"}),
             id="other-workspace",
         ),
         pytest.param(
-            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi2pk": "WS#ws-1#STATUS#spam"}),
+            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi1pk": "WS#ws-1#VIEW#spam"}),
             id="other-list",
         ),
         pytest.param(
             token({k: v["S"] for k, v in LAST_KEY.items()} | {"extra": "x"}), id="extra-key"
         ),
         pytest.param(
-            token({k: v["S"] for k, v in LAST_KEY.items() if k != "gsi2sk"}), id="missing-key"
+            token({k: v["S"] for k, v in LAST_KEY.items() if k != "gsi1sk"}), id="missing-key"
         ),
         pytest.param(
-            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi2sk": 1764000000000}),
+            token({k: v["S"] for k, v in LAST_KEY.items()} | {"gsi1sk": 1764000000000}),
             id="number-value",
         ),
         pytest.param(
@@ -393,7 +393,7 @@ def test_cursor_round_trip_property(pk, sk, sort, partition):
         ),
         pytest.param(token({keys.PK: PARTITION, keys.SK: "TICKET"}), id="table-keys-for-an-index"),
         pytest.param(
-            token({keys.PK: "a", keys.SK: "b", "gsi1pk": PARTITION, "gsi1sk": "1764000000000#t-1"}),
+            token({keys.PK: "a", keys.SK: "b", "gsi2pk": PARTITION, "gsi2sk": "1764000000000#t-1"}),
             id="other-index-keys",
         ),
     ],
@@ -403,7 +403,7 @@ def test_decode_rejects_foreign_or_broken_cursors(cursor):
     # WHEN it is decoded for the open-tickets list of ws-1
     # THEN InvalidCursorError (400) is raised
     with pytest.raises(InvalidCursorError) as info:
-        decode_cursor(cursor, index=keys.GSI2, partition=PARTITION)
+        decode_cursor(cursor, index=keys.GSI1, partition=PARTITION)
     assert info.value.status_code == 400
     assert info.value.code == "invalid_cursor"
 
@@ -416,9 +416,9 @@ def test_decode_any_text_returns_this_list_or_raises(cursor):
     # GIVEN any text as a cursor
     # WHEN it is decoded
     try:
-        decoded = decode_cursor(cursor, index=keys.GSI2, partition=PARTITION)
+        decoded = decode_cursor(cursor, index=keys.GSI1, partition=PARTITION)
     except InvalidCursorError:
         return
     # THEN anything accepted names exactly this list's keys and partition
-    assert set(decoded) == {keys.PK, keys.SK, "gsi2pk", "gsi2sk"}
-    assert decoded["gsi2pk"] == {"S": PARTITION}
+    assert set(decoded) == {keys.PK, keys.SK, "gsi1pk", "gsi1sk"}
+    assert decoded["gsi1pk"] == {"S": PARTITION}

@@ -23,19 +23,26 @@ def ticket(status: str = "open", agent: str | None = None, team: str | None = No
     }
 
 
-def test_an_unassigned_ticket_is_in_unassigned_and_its_channel():
-    assert views_of(ticket()) == {"open#UNASSIGNED", "open#CHANNEL#line"}
+def test_an_unassigned_ticket_is_in_its_status_list_unassigned_and_its_channel():
+    assert views_of(ticket()) == {"open", "open#UNASSIGNED", "open#CHANNEL#line"}
 
 
 def test_agent_team_and_labels_each_give_a_view_of_the_status():
     views = views_of(ticket("closed", agent="a1", team="t1", labels=["vip", "refund"]))
     assert views == {
+        "closed",
         "closed#AGENT#a1",
         "closed#TEAM#t1",
         "closed#CHANNEL#line",
         "closed#LABEL#vip",
         "closed#LABEL#refund",
     }
+
+
+@pytest.mark.parametrize("status", ["open", "closed", "spam"])
+def test_every_ticket_is_in_exactly_one_status_list(status):
+    views = views_of(ticket(status, agent="a1", labels=["vip"]))
+    assert [v for v in views if "#" not in v] == [status]
 
 
 def test_a_team_only_ticket_is_not_unassigned():

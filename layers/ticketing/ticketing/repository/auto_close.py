@@ -1,11 +1,14 @@
 """DynamoDB access of the scheduled auto-close (README "Auto-close").
 
-- Candidates: one Query on gsi2 ``WS#<ws>#STATUS#open`` with ``gsi2sk < <cutoff ms>``, ascending:
-  open tickets of the workspace, least recent activity first, only those due. Its cost follows
-  the due tickets, not the workspace's closed/spam history or its fresh open tickets.
+- Candidates: one Query of the ``open`` status view's entries (gsi1 ``WS#<ws>#VIEW#open``) with
+  ``gsi1sk < <cutoff ms>``, ascending: open tickets of the workspace, least recent activity first,
+  only those due. Its cost follows the due tickets, not the workspace's closed/spam history or its
+  fresh open tickets. Entries follow the tickets through the stream, so one can be behind its
+  ticket: the close's guard, not the entry, decides.
 - The close: the repository's ``leave_open`` (the one open → closed transaction with the
   conversation guard and the history event), conditional on the ticket's version and on the
-  exact gsi2 sort key the Query saw: a message (or agent action) since then makes it fail.
+  exact ``last_activity_at`` the entry carried: a message (or agent action) since then makes it
+  fail.
 - The checkpoint: where a run that ran out of time stopped (workspace and index position), so the
   next run starts there and every workspace gets its turn.
 """
@@ -16,24 +19,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ticketing.clock import from_ms
 from ticketing.models.records import HistoryEvent, Ticket, TicketStatus
 from ticketing.repository import keys
 from ticketing.repository.dynamodb import DynamoTicketRepository, from_dynamo, to_dynamo
+from ticketing.views import status_view
 
-IndexKey = dict[str, Any]  # an item's position in gsi2: pk, sk, gsi2pk, gsi2sk (DynamoDB JSON)
+IndexKey = dict[str, Any]  # an entry's position in gsi1: pk, sk, gsi1pk, gsi1sk (DynamoDB JSON)
 
 
 @dataclass(frozen=True)
 class DueTicket:
     ticket: Ticket
-    activity_sort: str  # the gsi2 sort key the Query saw: "<ms>#<ticket id>"
+    activity: str  # the ticket's last_activity_at as stored, as the entry carried it
     position: IndexKey  # ExclusiveStartKey that resumes right after this ticket
 
     @property
     def seen_activity(self) -> datetime:
-        """The activity time encoded in the sort key (what the close is conditional on)."""
-        return from_ms(int(self.activity_sort.split("#", 1)[0]))
+        """The activity time the close is conditional on."""
+        return datetime.fromisoformat(self.activity)
 
 
 @dataclass(frozen=True)
@@ -60,20 +63,19 @@ class AutoCloseStore:
     ) -> DuePage:
         """Open tickets whose last activity is before ``cutoff``, oldest first: one Query."""
         before = keys.ticket_activity_before(cutoff)
-        if start_key and start_key["gsi2sk"]["S"] >= before:
-            # a checkpoint past this run's cutoff (the threshold grew): nothing due after it, and
-            # DynamoDB refuses a start key outside the key condition
+        partition = keys.view_partition(workspace_id, status_view(TicketStatus.OPEN))
+        if start_key and (
+            start_key.get("gsi1pk", {}).get("S") != partition
+            or start_key.get("gsi1sk", {}).get("S", "") >= before
+        ):
+            # a checkpoint past this run's cutoff (the threshold grew), or one not of this list:
+            # nothing due after it, and DynamoDB refuses a start key outside the key condition
             return DuePage([], None)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": keys.GSI2,
-            "KeyConditionExpression": "gsi2pk = :p AND gsi2sk < :cutoff",
-            "ExpressionAttributeValues": to_dynamo(
-                {
-                    ":p": keys.ticket_status_partition(workspace_id, TicketStatus.OPEN),
-                    ":cutoff": before,
-                }
-            ),
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "gsi1pk = :p AND gsi1sk < :cutoff",
+            "ExpressionAttributeValues": to_dynamo({":p": partition, ":cutoff": before}),
             "ScanIndexForward": True,
             "Limit": limit,
         }
@@ -82,11 +84,11 @@ class AutoCloseStore:
         response = self._repo._call("query", **kwargs)
         found = []
         for raw in response.get("Items", []):
-            position = {name: raw[name] for name in (keys.PK, keys.SK, *keys.INDEX_KEYS[keys.GSI2])}
+            position = {name: raw[name] for name in (keys.PK, keys.SK, *keys.INDEX_KEYS[keys.GSI1])}
             found.append(
                 DueTicket(
                     ticket=Ticket.model_validate(from_dynamo(raw)),
-                    activity_sort=raw["gsi2sk"]["S"],
+                    activity=raw["last_activity_at"]["S"],
                     position=position,
                 )
             )
@@ -104,7 +106,7 @@ class AutoCloseStore:
             history=history,
             now=now,
             expected_version=ticket.version,
-            expected_activity_at=due.seen_activity,
+            expected_activity_at=due.activity,
         )
 
     # ------------------------------------------------------------------ checkpoint

@@ -164,7 +164,7 @@ class TicketRepository(Protocol):
         history: HistoryEvent,
         now: datetime,
         expected_version: int | None = None,
-        expected_activity_at: datetime | None = None,
+        expected_activity_at: str | None = None,
     ) -> None: ...
     def change_ticket(
         self,

@@ -59,6 +59,7 @@ from ticketing.repository.base import (
     TicketStatusChangedError,
     WriteConflictError,
 )
+from ticketing.views import status_view
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -259,9 +260,6 @@ class DynamoTicketRepository:
         return to_dynamo(
             {
                 **keys.ticket_key(ticket.workspace_id, ticket.ticket_id),
-                **keys.ticket_index(
-                    ticket.workspace_id, ticket.ticket_id, ticket.status, ticket.last_activity_at
-                ),
                 "type": "ticket",
                 **_dump(ticket),
             }
@@ -743,7 +741,6 @@ class DynamoTicketRepository:
                 ),
             )
         )
-        index = keys.ticket_index(ws, ticket_id, TicketStatus.OPEN, now)
         adds = ["version :one"]
         if from_status is TicketStatus.CLOSED:
             adds.append("reopen_count :one")
@@ -765,16 +762,13 @@ class DynamoTicketRepository:
                         "TableName": self._table,
                         "Key": to_dynamo(keys.ticket_key(ws, ticket_id)),
                         "UpdateExpression": "SET #status = :open, last_activity_at = :now,"
-                        " status_changed_at = :now,"
-                        f" gsi2pk = :g2pk, gsi2sk = :g2sk{inbound_set} REMOVE closed_at {add}",
+                        f" status_changed_at = :now{inbound_set} REMOVE closed_at {add}",
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":open": TicketStatus.OPEN.value,
                                 ":now": now.isoformat().replace("+00:00", "Z"),
-                                ":g2pk": index["gsi2pk"],
-                                ":g2sk": index["gsi2sk"],
                                 ":one": 1,
                                 **guard_values,
                             }
@@ -790,7 +784,9 @@ class DynamoTicketRepository:
     def append_message(
         self, *, message: Message, expected_status: TicketStatus | None, activity_at: datetime
     ) -> None:
-        """Store a message on a ticket and bump its activity: two items, one transaction."""
+        """Store a message on a ticket and bump its activity: two items, one transaction. The
+        ticket item has no index keys, so the update moves no index (the inbox views follow it
+        through the stream)."""
         ws = message.workspace_id
         inbound = message.direction is Direction.INBOUND
         counter = "messages_in" if inbound else "messages_out"
@@ -799,10 +795,8 @@ class DynamoTicketRepository:
             if inbound
             else ", first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
         )
-        index_sk = keys.ticket_activity_sort(message.ticket_id, activity_at)
         values: dict[str, Any] = {
             ":now": activity_at.isoformat().replace("+00:00", "Z"),
-            ":g2sk": index_sk,
             ":one": 1,
         }
         if inbound:
@@ -815,8 +809,7 @@ class DynamoTicketRepository:
         update: Item = {
             "TableName": self._table,
             "Key": to_dynamo(keys.ticket_key(ws, message.ticket_id)),
-            "UpdateExpression": f"SET last_activity_at = :now, gsi2sk = :g2sk{first_reply}"
-            f" ADD {counter} :one",
+            "UpdateExpression": f"SET last_activity_at = :now{first_reply} ADD {counter} :one",
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _values(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -844,7 +837,7 @@ class DynamoTicketRepository:
             "Update": {
                 "TableName": self._table,
                 "Key": to_dynamo(keys.ticket_key(ws, message.ticket_id)),
-                "UpdateExpression": "SET last_activity_at = :now, gsi2sk = :g2sk,"
+                "UpdateExpression": "SET last_activity_at = :now,"
                 " first_agent_reply_at = if_not_exists(first_agent_reply_at, :now)"
                 " ADD messages_out :one",
                 "ConditionExpression": "#status = :open",
@@ -852,7 +845,6 @@ class DynamoTicketRepository:
                 "ExpressionAttributeValues": _values(
                     {
                         ":now": at.isoformat().replace("+00:00", "Z"),
-                        ":g2sk": keys.ticket_activity_sort(message.ticket_id, at),
                         ":one": 1,
                         ":open": TicketStatus.OPEN.value,
                     }
@@ -913,23 +905,17 @@ class DynamoTicketRepository:
         history: HistoryEvent,
         now: datetime,
         expected_version: int | None = None,
-        expected_activity_at: datetime | None = None,
+        expected_activity_at: str | None = None,
     ) -> None:
         """open → closed or spam: the ticket and the conversation guard change together.
-        ``expected_activity_at`` (auto-close) also requires the activity the caller saw, so a
-        message that arrived since keeps the ticket open."""
+        ``expected_activity_at`` (auto-close: the stored ``last_activity_at`` the caller saw)
+        also requires that activity, so a message that arrived since keeps the ticket open."""
         condition, guard_values = _status_guard(TicketStatus.OPEN, expected_version)
         if expected_activity_at is not None:
-            condition += " AND gsi2sk = :seen_activity"
-            guard_values[":seen_activity"] = keys.ticket_activity_sort(
-                ticket_id, expected_activity_at
-            )
+            condition += " AND last_activity_at = :seen_activity"
+            guard_values[":seen_activity"] = expected_activity_at
         stamp = now.isoformat().replace("+00:00", "Z")
-        index = keys.ticket_index(workspace_id, ticket_id, to_status, now)
-        ticket_set = (
-            "SET #status = :to, last_activity_at = :now, status_changed_at = :now,"
-            " gsi2pk = :g2pk, gsi2sk = :g2sk"
-        )
+        ticket_set = "SET #status = :to, last_activity_at = :now, status_changed_at = :now"
         conv_set = "SET latest_ticket_status = :to"
         if to_status is TicketStatus.CLOSED:
             ticket_set += ", closed_at = :now"
@@ -948,8 +934,6 @@ class DynamoTicketRepository:
                             {
                                 ":to": to_status.value,
                                 ":now": stamp,
-                                ":g2pk": index["gsi2pk"],
-                                ":g2sk": index["gsi2sk"],
                                 ":one": 1,
                                 **guard_values,
                             }
@@ -993,7 +977,6 @@ class DynamoTicketRepository:
         set_values = {
             **set_values,
             "last_activity_at": history.at.isoformat().replace("+00:00", "Z"),
-            "gsi2sk": keys.ticket_activity_sort(ticket_id, history.at),
         }
         names = {f"#s{i}": k for i, k in enumerate(set_values)}
         names |= {f"#r{i}": k for i, k in enumerate(remove)}
@@ -1041,7 +1024,6 @@ class DynamoTicketRepository:
         """closed → spam. The guard is told when it is the latest ticket (future customer
         messages then land on it, unsurfaced); otherwise the guard must still name another."""
         condition, guard_values = _status_guard(TicketStatus.CLOSED, expected_version)
-        index = keys.ticket_index(workspace_id, ticket_id, TicketStatus.SPAM, now)
         conv_key = to_dynamo(keys.conversation_key(workspace_id, conversation_id))
         guard: Item
         if is_latest:
@@ -1069,16 +1051,14 @@ class DynamoTicketRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": to_dynamo(keys.ticket_key(workspace_id, ticket_id)),
-                        "UpdateExpression": "SET #status = :spam, status_changed_at = :changed,"
-                        " gsi2pk = :g2pk, gsi2sk = :g2sk ADD version :one",
+                        "UpdateExpression": "SET #status = :spam, status_changed_at = :changed"
+                        " ADD version :one",
                         "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": _values(
                             {
                                 ":spam": TicketStatus.SPAM.value,
                                 ":changed": history.at.isoformat().replace("+00:00", "Z"),
-                                ":g2pk": index["gsi2pk"],
-                                ":g2sk": index["gsi2sk"],
                                 ":one": 1,
                                 **guard_values,
                             }
@@ -1224,10 +1204,12 @@ class DynamoTicketRepository:
     def list_tickets(
         self, workspace_id: str, status: TicketStatus, limit: int, cursor: str | None
     ) -> Page[Ticket]:
+        """One page of a status list, newest activity first: one Query of the status view's
+        entries (gsi1), which follow the tickets through the stream (``repository.views``)."""
         return self._query_page(
             Ticket,
-            index=keys.GSI2,
-            partition=keys.ticket_status_partition(workspace_id, status),
+            index=keys.GSI1,
+            partition=keys.view_partition(workspace_id, status_view(status)),
             limit=limit,
             cursor=cursor,
             forward=False,

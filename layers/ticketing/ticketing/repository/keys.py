@@ -1,7 +1,9 @@
 """Every key format of the single table, in one place (README: "DynamoDB design").
 
 Main table: pk/sk. gsi1: messages of a ticket in channel-time order; connections of a workspace.
-gsi2: tickets of a workspace by status, newest activity first. Every workspace-owned key starts with
+gsi2: comments and reviews by status. Tickets have no index keys of their own: every inbox list
+(status lists included) is a gsi1 partition of view entries (``view_partition``), kept by the
+view projector from the table's stream. Every workspace-owned key starts with
 ``WS#<workspace_id>#`` so no read or write can address another workspace's records.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ticketing.clock import to_ms
-from ticketing.models.records import Channel, TicketStatus
+from ticketing.models.records import Channel
 
 PK = "pk"
 SK = "sk"
@@ -65,21 +67,9 @@ def ticket_key(workspace_id: str, ticket_id: str) -> dict[str, str]:
     return {PK: f"{ws(workspace_id)}#TICKET#{ticket_id}", SK: "TICKET"}
 
 
-def ticket_status_partition(workspace_id: str, status: TicketStatus) -> str:
-    return f"{ws(workspace_id)}#STATUS#{TicketStatus(status).value}"
-
-
 def ticket_activity_sort(ticket_id: str, last_activity_at: datetime) -> str:
+    """A ticket's position in its inbox views (view entries' gsi1 sort key): by activity."""
     return f"{_ms(last_activity_at)}#{ticket_id}"
-
-
-def ticket_index(
-    workspace_id: str, ticket_id: str, status: TicketStatus, last_activity_at: datetime
-) -> dict[str, str]:
-    return {
-        "gsi2pk": ticket_status_partition(workspace_id, status),
-        "gsi2sk": ticket_activity_sort(ticket_id, last_activity_at),
-    }
 
 
 def history_key(workspace_id: str, ticket_id: str, at: datetime, event_id: str) -> dict[str, str]:
@@ -363,7 +353,7 @@ def workspace_registry_key(workspace_id: str) -> dict[str, str]:
 
 
 def ticket_activity_before(cutoff: datetime) -> str:
-    """gsi2 sort keys (``<ms>#<ticket>``) below this string are activities before ``cutoff``."""
+    """Activity sort keys (``<ms>#<ticket>``) below this string are activities before ``cutoff``."""
     return _ms(cutoff)
 
 

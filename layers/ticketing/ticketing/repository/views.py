@@ -2,7 +2,8 @@
 view one gsi1 Query.
 
 Each entry is the ticket's stored image plus ``gsi1pk`` = the view's partition and ``gsi1sk`` = the
-ticket's activity sort key, so a page of a view is one Query answered from the entries alone.
+ticket's activity sort key (``keys.ticket_activity_sort`` of its ``last_activity_at``), so a page
+of a view is one Query answered from the entries alone.
 Stream records can be delivered more than once and a failed batch is retried from the failed
 record, so every write is guarded by the record's sequence number: an entry only moves forward.
 A ticket that leaves a view leaves a tombstone (no index keys, the sequence number, a TTL), so a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,6 +37,26 @@ def sequence_key(sequence_number: str) -> str:
     return sequence_number.rjust(SEQUENCE_WIDTH, "0")
 
 
+def view_entries(new_image: Item, sequence_number: str) -> dict[str, Item]:
+    """The entries (DynamoDB JSON, by view) a ticket's stored image has in its inbox views."""
+    ticket = from_dynamo(new_image)
+    workspace_id, ticket_id = str(ticket["workspace_id"]), str(ticket["ticket_id"])
+    activity = datetime.fromisoformat(str(ticket["last_activity_at"]))
+    copied = {k: v for k, v in new_image.items() if k not in _NOT_COPIED}
+    return {
+        view: {
+            **copied,
+            **to_dynamo(keys.view_entry_key(workspace_id, ticket_id, view)),
+            "gsi1pk": {"S": keys.view_partition(workspace_id, view)},
+            "gsi1sk": {"S": keys.ticket_activity_sort(ticket_id, activity)},
+            "type": {"S": "ticket_view"},
+            "view": {"S": view},
+            "seq": {"S": sequence_key(sequence_number)},
+        }
+        for view in views_of(ticket)
+    }
+
+
 @dataclass(frozen=True)
 class ViewUpdate:
     written: tuple[str, ...]
@@ -51,29 +73,19 @@ class TicketViewStore:
         DynamoDB's typed JSON, as the stream carries them)."""
         ticket = from_dynamo(new_image)
         workspace_id, ticket_id = str(ticket["workspace_id"]), str(ticket["ticket_id"])
-        current = views_of(ticket)
+        entries = view_entries(new_image, sequence_number)
         previous = views_of(from_dynamo(old_image)) if old_image else set()
         seq = {"S": sequence_key(sequence_number)}
-        copied = {k: v for k, v in new_image.items() if k not in _NOT_COPIED}
         written: list[str] = []
         removed: list[str] = []
         stale = 0
-        for view in sorted(current):
-            item = {
-                **copied,
-                **to_dynamo(keys.view_entry_key(workspace_id, ticket_id, view)),
-                "gsi1pk": {"S": keys.view_partition(workspace_id, view)},
-                "gsi1sk": new_image["gsi2sk"],
-                "type": {"S": "ticket_view"},
-                "view": {"S": view},
-                "seq": seq,
-            }
+        for view, item in sorted(entries.items()):
             if self._guarded("put_item", Item=item):
                 written.append(view)
             else:
                 stale += 1
         expires = {"N": str(int(time.time()) + keys.VIEW_TOMBSTONE_TTL_DAYS * 86400)}
-        for view in sorted(previous - current):
+        for view in sorted(previous - set(entries)):
             done = self._guarded(
                 "update_item",
                 Key=to_dynamo(keys.view_entry_key(workspace_id, ticket_id, view)),

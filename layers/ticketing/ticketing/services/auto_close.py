@@ -1,14 +1,16 @@
 """Scheduled auto-close: close open tickets inactive longer than their workspace's threshold.
 
-One run visits the registered workspaces in registry order, starting where the previous run
-stopped (the checkpoint) and wrapping around, so a workspace with a huge backlog cannot starve
-the others. Per workspace with auto-close on: its due tickets, oldest activity first, a page at a
-time; each is closed by the guarded ``leave_open`` transaction, conditional on the version and
-activity the Query saw. A ticket that got a message (or an agent's change) meanwhile stays open:
-the guard fails, nothing is written, and it is counted as ``changed``. The run stops before the
-time left falls under ``reserve_ms`` and saves where it was; closed tickets leave the open
-partition, so the next run simply continues. A ticket whose close keeps failing is stepped over
-(the Query pages past it), so it can never hold up the tickets behind it.
+One run visits the registered workspaces in registry order, starting where the previous run stopped
+(the checkpoint) and wrapping around, so a workspace with a huge backlog cannot starve the others.
+Per workspace with auto-close on: its due tickets, oldest activity first, a page at a time; each is
+closed by the guarded ``leave_open`` transaction, conditional on the version and activity the Query
+saw. A ticket that got a message (or an agent's change) meanwhile stays open: the guard fails,
+nothing is written, and it is counted as ``changed``. The run stops before the time left falls
+under ``reserve_ms`` and saves where it was; closed tickets leave the open list (once the view
+projector has seen the close), so the next run simply continues. Candidates come from the open
+list's view entries, which can be behind their tickets: the guard decides. A ticket whose close
+keeps failing is stepped over (the Query pages past it), so it can never hold up the tickets behind
+it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class _Stop:
 
 def history_for(due: DueTicket, now: datetime) -> HistoryEvent:
     ticket = due.ticket
-    since = due.seen_activity.isoformat().replace("+00:00", "Z")
+    since = due.activity
     return HistoryEvent(
         workspace_id=ticket.workspace_id,
         ticket_id=ticket.ticket_id,

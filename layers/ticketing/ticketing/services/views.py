@@ -1,10 +1,10 @@
 """Inbox views: listing them, and the projector that keeps their entries (README "Inbox views").
 
-``GET /tickets`` lists one status (gsi2, written with the ticket, strongly consistent) or one view
-of it: by assignee (``me``, ``none`` = unassigned, or an agent id), by team, by label or by
-channel. Views other than the status lists are read from view entries that the projector writes
-from the table's stream: they follow the ticket within the stream's delay (typically well under a
-second in AWS), never out of order.
+``GET /tickets`` lists one status or one view of it: by assignee (``me``, ``none`` = unassigned,
+or an agent id), by team, by label or by channel. Every list, the status lists included, is read
+from view entries that the projector writes from the table's stream: they follow the ticket within
+the stream's delay (typically well under a second in AWS), never out of order. That keeps the
+ticket item free of index keys, so a customer's message moves no index in its transaction.
 """
 
 from __future__ import annotations
