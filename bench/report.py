@@ -97,12 +97,28 @@ def render(results: dict[str, Any]) -> str:
                     f"≤ {f['goal_median_ratio']:g}× {_mark(f['goal_met'])}",
                     f"{f['median_in_dynamodb_ms']:.2f} ms",
                     f"{f['median_own_code_ms']:.2f} ms",
+                    f"{f['floor_ratio']:.2f}×" if "floor_ratio" in f else "—",
                 ]
             )
         out += _table(
-            ["case", "median", "p99", "median/put", "p99/put", "goal", "in DynamoDB", "own code"],
+            [
+                "case",
+                "median",
+                "p99",
+                "median/put",
+                "p99/put",
+                "goal",
+                "in DynamoDB",
+                "own code",
+                "floor/put",
+            ],
             rows,
         )
+        if floor := latency.get("floor"):
+            out.append(
+                f"   floor: {floor['what']} — append {floor['append_ratio']:.2f}×,"
+                f" create {floor['create_ratio']:.2f}× of put_item"
+            )
         counts = latency.get("requests_timed", {})
         out.append(
             "   median request inside the handler: "
@@ -202,10 +218,16 @@ def render(results: dict[str, Any]) -> str:
             f" import boto3 alone: {cold['boto3']['median_ms']:.0f} ms",
         ]
         rows = []
-        for name in ("webhook_ingest", "ticket_api"):
+        names = ["webhook_ingest", "ticket_api", *cold.get("other_functions", [])]
+        for name in names:
             f = cold[name]
             heaviest = ", ".join(
                 f"{k} {v:.0f}" for k, v in list(f["largest_packages_ms"].items())[:5]
+            )
+            first = (
+                f"{f['first_request_ms']:.0f} ms {f['first_request_ratio']:.2f}×"
+                if "first_request_ms" in f
+                else ""
             )
             rows.append(
                 [
@@ -215,6 +237,7 @@ def render(results: dict[str, Any]) -> str:
                     f"{f['ratio_of_minimums']:.2f}×",
                     f"{f['cpu_ratio']:.2f}×",
                     f"≤ {cold['goal_ratio']:g}× {_mark(f['goal_met'])}",
+                    first,
                     heaviest,
                 ]
             )
@@ -226,6 +249,7 @@ def render(results: dict[str, Any]) -> str:
                 "fastest",
                 "CPU",
                 "goal",
+                "+ first request",
                 "own ms by package",
             ],
             rows,
@@ -235,6 +259,18 @@ def render(results: dict[str, Any]) -> str:
             " CPU = ratio of CPU time beyond an empty interpreter"
             f" (boto3: {cold['boto3']['median_cpu_ms']:.0f} ms CPU)"
         )
+        for name in names:
+            f = cold[name]
+            if "first_request_ms" not in f:
+                continue
+            heaviest = ", ".join(
+                f"{k} {v:.0f}" for k, v in list(f["first_request_largest_packages_ms"].items())[:5]
+            )
+            out.append(
+                f"   + first request ({name}): the import plus the modules its first request"
+                f" imports ({f['first_request_imports_ms']:.0f} ms: {heaviest}), /boto3;"
+                f" first invocation {f['first_invocation_ms']:.0f} ms wall"
+            )
 
     if scale := results.get("scale"):
         out += [

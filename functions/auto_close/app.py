@@ -4,20 +4,27 @@ invocation has left, and reports the outcome as metrics and one log line."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
 
 from ticketing.clock import utc_now
 from ticketing.observability import MetricUnit, instrument, logger, metrics
-from ticketing.repository.auto_close import AutoCloseStore
-from ticketing.repository.dynamodb import get_repository
-from ticketing.repository.workspaces import WorkspaceStore
-from ticketing.services.auto_close import run_auto_close
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The repository, the stores and the service (pydantic models) are imported by the first run
+# (cold start, bench/README.md section 4).
 
 
 @instrument(correlation_id_path="id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from ticketing.repository.auto_close import AutoCloseStore
+    from ticketing.repository.dynamodb import get_repository
+    from ticketing.repository.workspaces import WorkspaceStore
+    from ticketing.services.auto_close import run_auto_close
+
     repo = get_repository()
     report = run_auto_close(
         WorkspaceStore(repo),

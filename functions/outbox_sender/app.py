@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -22,16 +23,19 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketing.clock import utc_now
-from ticketing.config import get_settings
 from ticketing.errors import MalformedPayloadError
-from ticketing.models.replies import OutboundMessageRequested
 from ticketing.observability import instrument, logger, metrics
-from ticketing.repository.delivery import DeliveryRepository
-from ticketing.repository.dynamodb import get_repository
-from ticketing.services.delivery import DeliveryAbandonedError, RetryLaterError, deliver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ticketing.models.replies import OutboundMessageRequested
+    from ticketing.repository.delivery import DeliveryRepository
+
+# Settings, the models, the repository and the delivery service (the channels' senders, the
+# HTTP client) are imported by the first record (cold start, bench/README.md section 4).
 
 # A batch whose every record failed is still a partial-failure answer (not an exception): each
 # record keeps its own receive count and its own Retry-After delay.
@@ -41,11 +45,16 @@ MAX_VISIBILITY_SECONDS = 900
 
 @lru_cache(maxsize=1)
 def delivery_store() -> DeliveryRepository:
+    from ticketing.repository.delivery import DeliveryRepository
+    from ticketing.repository.dynamodb import get_repository
+
     return DeliveryRepository(get_repository())
 
 
 def parse_detail(body: str) -> OutboundMessageRequested:
     """The EventBridge event in the record's body (or, sent by hand, the bare detail)."""
+    from ticketing.models.replies import OutboundMessageRequested
+
     try:
         event = json.loads(body)
         detail = event.get("detail", event) if isinstance(event, dict) else event
@@ -55,6 +64,10 @@ def parse_detail(body: str) -> OutboundMessageRequested:
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    from ticketing.config import get_settings
+    from ticketing.repository.dynamodb import get_repository
+    from ticketing.services.delivery import DeliveryAbandonedError, RetryLaterError, deliver
+
     try:
         detail = parse_detail(record.body)
     except MalformedPayloadError:
@@ -89,7 +102,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 @lru_cache(maxsize=2)
 def sqs_client(region: str) -> Any:
-    import boto3
     from botocore.config import Config
 
     config = Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 2})

@@ -1,93 +1,40 @@
-"""The reviews API (Shopee/Lazada product reviews). Thin: authorise from the Cognito claims, call
-a service, shape the answer. Another workspace's review is a 404 (its key cannot be addressed)."""
+"""The reviews API's Lambda handler. Its routes are in ``routes.py``.
+
+Cold start: this module loads boto3 and the logger only. The validating Powertools resolver with
+its routes, the pydantic models and the services are imported on the first invocation (or the
+first read of ``app``), which carries their cost (bench/README.md, section 4).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import importlib
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
 
-from ticketing.clock import utc_now
-from ticketing.http import caller, responses, rest_resolver
-from ticketing.models.reviews import (
-    MAX_RATING,
-    MIN_RATING,
-    ConvertReviewResponse,
-    ReviewListResponse,
-    ReviewResponse,
-    ReviewStatus,
-)
 from ticketing.observability import instrument
-from ticketing.repository.reviews import get_review_repository
-from ticketing.services import reviews
-from ticketing.services.review_channels import buyer_chat_lookup
 
-app = rest_resolver()
-
-ReviewId = Annotated[str, Path(min_length=1, max_length=64)]
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@app.get("/reviews", responses=responses())
-def list_reviews(
-    status: Annotated[ReviewStatus, Query(description="Which reviews")] = ReviewStatus.NEW,
-    rating: Annotated[int | None, Query(ge=MIN_RATING, le=MAX_RATING)] = None,
-    product_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> ReviewListResponse:
-    """Lowest rating first, newest first within a rating."""
-    who = caller(app)
-    page = reviews.list_reviews(
-        get_review_repository(),
-        who.workspace_id,
-        status=status,
-        rating=rating,
-        product_id=product_id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return ReviewListResponse(
-        items=[ReviewResponse.of(r) for r in page.items], next_cursor=page.next_cursor
-    )
+@cache
+def resolver() -> APIGatewayRestResolver:
+    """The resolver with every route (``routes.py``), imported once, on first use."""
+    routes = importlib.import_module(f"{__package__}.routes" if __package__ else "routes")
+    app: APIGatewayRestResolver = routes.app
+    return app
 
 
-@app.get("/reviews/<review_id>", responses=responses())
-def get_review(review_id: ReviewId) -> ReviewResponse:
-    who = caller(app)
-    return ReviewResponse.of(
-        reviews.get_review(get_review_repository(), who.workspace_id, review_id)
-    )
-
-
-@app.post("/reviews/<review_id>/handled", responses=responses())
-def mark_review_handled(review_id: ReviewId) -> ReviewResponse:
-    """Idempotent: a handled review is answered as it is."""
-    who = caller(app)
-    handled = reviews.mark_handled(
-        get_review_repository(), who.workspace_id, review_id, actor=who.agent_id, now=utc_now()
-    )
-    return ReviewResponse.of(handled)
-
-
-@app.post("/reviews/<review_id>/convert", responses=responses())
-def convert_review(review_id: ReviewId) -> ConvertReviewResponse:
-    """Open (or join) the ticket of the buyer's chat conversation and link it with the review
-    both ways. Idempotent: a converted review answers its ticket (``created`` false)."""
-    who = caller(app)
-    done = reviews.convert_review(
-        get_review_repository(),
-        who.workspace_id,
-        review_id,
-        actor=who.agent_id,
-        now=utc_now(),
-        lookup=buyer_chat_lookup,
-    )
-    return ConvertReviewResponse(
-        review=ReviewResponse.of(done.review), ticket=done.ticket, created=done.created
-    )
+def __getattr__(name: str) -> Any:
+    """``app``: the resolver, built on first access (as the module attribute it used to be)."""
+    if name == "app":
+        return resolver()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @instrument(correlation_id_path="requestContext.requestId", emits_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)

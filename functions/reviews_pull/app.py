@@ -5,19 +5,26 @@ each shop's stored cursor (services/review_pull.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
 
 from ticketing.clock import utc_now
 from ticketing.observability import MetricUnit, instrument, logger, metrics
-from ticketing.repository.reviews import get_review_repository
-from ticketing.services.review_channels import review_source
-from ticketing.services.review_pull import pull_all
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The repository, the channels' review APIs and the service are imported by the first run
+# (cold start, bench/README.md section 4).
 
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from ticketing.repository.reviews import get_review_repository
+    from ticketing.services.review_channels import review_source
+    from ticketing.services.review_pull import pull_all
+
     stats = pull_all(
         get_review_repository(),
         review_source,

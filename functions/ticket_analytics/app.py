@@ -5,8 +5,9 @@ reported alone (partial batch response) and comes back after the visibility time
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -14,18 +15,23 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketing.clock import utc_now
-from ticketing.models.events import ticket_event
 from ticketing.observability import MetricUnit, instrument, logger, metrics
-from ticketing.repository.analytics import get_analytics_repository
-from ticketing.services import analytics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The event models, the repository and the service are imported by the first record (cold start).
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
+    from ticketing.models.events import ticket_event
+    from ticketing.repository.analytics import get_analytics_repository
+    from ticketing.services import analytics
+
     envelope = json.loads(record.body)
     event = ticket_event(str(envelope.get("detail-type", "")), envelope.get("detail") or {})
     logger.append_keys(ticket_id=event.ticket_id, idempotency_key=event.idempotency_key)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -12,11 +13,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketing.observability import instrument, logger, metrics
-from ticketing.repository.dynamodb import get_repository
-from ticketing.services import views
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The repository and the projection service are imported by the first record (cold start).
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -26,6 +29,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     new_image = change.get("NewImage")
     if not new_image or new_image.get("type", {}).get("S") != "ticket":
         return  # the event source's filter only sends tickets; anything else is not ours
+    from ticketing.repository.dynamodb import get_repository
+    from ticketing.services import views
+
     update = views.project(
         get_repository(),
         new_image=new_image,

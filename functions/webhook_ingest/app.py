@@ -2,6 +2,11 @@
 
 Thin: builds the raw body and lowercased headers, hands them to ``services.webhooks`` and maps
 the result (or the domain error) to HTTP. 200 only once every event is stored.
+
+Cold start (goal: import time at most 1.5 times ``import boto3``): the module loads boto3, the
+logger and the routing only. Settings, secrets, the repository, the webhook service, the pydantic
+models and the channel adapters are imported by the first request that needs them (bench/README.md,
+section 4).
 """
 
 from __future__ import annotations
@@ -9,26 +14,37 @@ from __future__ import annotations
 import base64
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+import boto3  # noqa: F401 - loaded at init (Lambda's init phase), used by the first request
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ticketing.clock import utc_now
-from ticketing.config import get_settings
 from ticketing.errors import TicketEngineError
 from ticketing.observability import MetricUnit, instrument, logger, metrics
-from ticketing.repository.dynamodb import get_repository
-from ticketing.secrets import resolve_secret
-from ticketing.services import webhooks
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ticketing.repository.dynamodb import DynamoTicketRepository
+    from ticketing.services.webhooks import ConnectionDirectory
 
 app = APIGatewayRestResolver()
 
 
+def get_repository() -> DynamoTicketRepository:
+    from ticketing.repository.dynamodb import get_repository as repository
+
+    return repository()
+
+
 @lru_cache(maxsize=1)
-def connections() -> webhooks.ConnectionDirectory:
-    return webhooks.ConnectionDirectory(get_repository(), get_settings().connection_cache_seconds)
+def connections() -> ConnectionDirectory:
+    from ticketing.config import get_settings
+    from ticketing.services.webhooks import ConnectionDirectory
+
+    return ConnectionDirectory(get_repository(), get_settings().connection_cache_seconds)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
@@ -37,6 +53,10 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 
 @app.get("/webhooks/<channel>")
 def verify_webhook(channel: str) -> Response[str]:
+    from ticketing.config import get_settings
+    from ticketing.secrets import resolve_secret
+    from ticketing.services import webhooks
+
     settings = get_settings()
     token = (
         resolve_secret(settings.meta_verify_token_ref) if settings.meta_verify_token_ref else None
@@ -58,6 +78,10 @@ def verify_webhook(channel: str) -> Response[str]:
 
 @app.post("/webhooks/<channel>")
 def receive_webhook(channel: str) -> Response[str]:
+    from ticketing.config import get_settings
+    from ticketing.secrets import resolve_secret
+    from ticketing.services import webhooks
+
     event = app.current_event
     body = event.body or ""
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode()
