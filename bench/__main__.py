@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["scale"] = scale.measure(
                 samples=30 if quick else 100,
                 warmup=5 if quick else 10,
-                seed_budget=150.0,
+                seed_budget=240.0,
                 large=1_000 if quick else None,
                 progress=progress,
             )

@@ -14,10 +14,14 @@ Reported: requests per second, the error rate (any answer other than 2xx, and tr
 latency p50/p99 per kind and overall, the status codes, and a consistency check: the messages
 stored in the workspace (the tickets' ``messages_in``) against the webhooks answered 200.
 
-The local server runs each function like one Lambda instance (one event at a time per
-function), so webhooks are handled one after another, concurrently with the API: the figure is the
-local stack's capacity on this machine, not a Lambda fleet's. Events are built and signed before
-the clock starts; a warm-up request of each kind imports the handlers first.
+The server runs with its event plumbing, as ``make run`` does (the table's stream feeds the view
+projector, the outbox and event pipes and their consumers in the same process), so the lists the
+agents read follow the tickets as they would. Before counting, the bench's own view follower
+(``local.streams``) brings the open list up to date with every ticket written. The local server
+runs each function like one Lambda instance (one event at a time per function), so webhooks are
+handled one after another, concurrently with the API: the figure is the local stack's capacity on
+this machine, not a Lambda fleet's. Events are built and signed before the clock starts; a warm-up
+request of each kind imports the handlers first.
 """
 
 from __future__ import annotations
@@ -89,11 +93,13 @@ def _stats(samples: list[Sample], seconds: float) -> dict[str, Any]:
     }
 
 
-def _stored_messages(workspace_id: str) -> int:
-    """Messages stored in the workspace: the sum of its tickets' counters (all open here)."""
+def _stored_messages(workspace_id: str, follower: Any) -> int:
+    """Messages stored in the workspace: the sum of its tickets' counters (all open here), read
+    from the open list once the view projector has caught up with every ticket written."""
     from ticketing.models import TicketStatus
     from ticketing.repository.dynamodb import get_repository
 
+    follower.catch_up()
     repo = get_repository()
     total, cursor = 0, None
     while True:
@@ -148,8 +154,10 @@ def _plans(ws: stack.Workspace, headers: Any, threads: int, size: int) -> list[l
 def measure(duration: float, threads: int = 8, progress: Any = print) -> dict[str, Any]:
     from local.auth import mint_token
     from local.server import serve
+    from local.streams import ViewFollower
     from local.template import load_template
 
+    follower = ViewFollower(stack.client(), stack.TABLE_NAME)  # for the final count
     ws = stack.Workspace.create()
     token = mint_token("agent-bench", ws.workspace_id)
     api_headers = {"Authorization": f"Bearer {token}"}
@@ -158,7 +166,10 @@ def measure(duration: float, threads: int = 8, progress: Any = print) -> dict[st
     progress(f"  {threads} client threads for {duration:g} s on the local API (127.0.0.1)")
     # the server logs every request to stderr (BaseHTTPRequestHandler): keep it off the table
     with contextlib.redirect_stderr(io.StringIO()):
-        server, _ = serve(0, template=load_template(), host=HOST)
+        # with the event plumbing, as `make run`: the lists follow the tickets through the stream
+        server, _ = serve(
+            0, template=load_template(), host=HOST, plumbing={"TicketTable": stack.TABLE_NAME}
+        )
         port = int(server.server_address[1])
         try:
             # warm-up: the first call of each function imports its handler (a cold start)
@@ -205,7 +216,7 @@ def measure(duration: float, threads: int = 8, progress: Any = print) -> dict[st
     if any(len(c.samples) == len(p) for c, p in zip(clients, plans, strict=True)):
         raise RuntimeError("a client thread ran out of requests before the deadline")
     acknowledged = 1 + sum(1 for s in samples if s.kind == "webhook" and s.status == 200)
-    stored = _stored_messages(ws.workspace_id)
+    stored = _stored_messages(ws.workspace_id, follower)
     return {
         "duration_seconds": duration,
         "seconds": round(seconds, 3),
