@@ -14,14 +14,15 @@ Reported: requests per second, the error rate (any answer other than 2xx, and tr
 latency p50/p99 per kind and overall, the status codes, and a consistency check: the messages
 stored in the workspace (the tickets' ``messages_in``) against the webhooks answered 200.
 
-The server runs with its event plumbing, as ``make run`` does (the table's stream feeds the view
-projector, the outbox and event pipes and their consumers in the same process), so the lists the
-agents read follow the tickets as they would. Before counting, the bench's own view follower
-(``local.streams``) brings the open list up to date with every ticket written. The local server
-runs each function like one Lambda instance (one event at a time per function), so webhooks are
-handled one after another, concurrently with the API: the figure is the local stack's capacity on
-this machine, not a Lambda fleet's. Events are built and signed before the clock starts; a warm-up
-request of each kind imports the handlers first.
+While it runs, a thread does the view projector's work (``local.streams.ViewFollower``, from the
+run's start: every ticket record the run writes is applied to the inbox lists, as the stream's
+consumer does in AWS), so ``GET /tickets`` reads lists that follow the tickets; before counting,
+the list is brought up to date once more. (The server's own event plumbing, as ``make run`` starts
+it, would first replay the stream's backlog of the earlier sections: hundreds of thousands of
+records.) The local server runs each function like one Lambda instance (one event at a time per
+function), so webhooks are handled one after another, concurrently with the API: the figure is the
+local stack's capacity on this machine, not a Lambda fleet's. Events are built and signed before
+the clock starts; a warm-up request of each kind imports the handlers first.
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def _stored_messages(workspace_id: str, follower: Any) -> int:
             return total
 
 
+def _follow(follower: Any, stop: threading.Event) -> None:
+    """The view projector's work during the run: the lists follow the tickets."""
+    while not stop.is_set():
+        follower.catch_up()
+        stop.wait(0.2)
+
+
 def _baselines(port: int, rounds: int = 30) -> dict[str, float]:
     """Medians, sequential: an unknown route (the server's own 404, no handler: its HTTP
     overhead) and a bare DynamoDB GetItem with the product's client config."""
@@ -166,10 +174,10 @@ def measure(duration: float, threads: int = 8, progress: Any = print) -> dict[st
     progress(f"  {threads} client threads for {duration:g} s on the local API (127.0.0.1)")
     # the server logs every request to stderr (BaseHTTPRequestHandler): keep it off the table
     with contextlib.redirect_stderr(io.StringIO()):
-        # with the event plumbing, as `make run`: the lists follow the tickets through the stream
-        server, _ = serve(
-            0, template=load_template(), host=HOST, plumbing={"TicketTable": stack.TABLE_NAME}
-        )
+        server, _ = serve(0, template=load_template(), host=HOST)
+        following = threading.Event()
+        projector = threading.Thread(target=_follow, args=(follower, following), daemon=True)
+        projector.start()
         port = int(server.server_address[1])
         try:
             # warm-up: the first call of each function imports its handler (a cold start)
@@ -209,6 +217,8 @@ def measure(duration: float, threads: int = 8, progress: Any = print) -> dict[st
                 worker.join(timeout=duration + 60)
             seconds = time.perf_counter() - began  # includes the requests in flight at the end
         finally:
+            following.set()
+            projector.join(timeout=60)
             server.shutdown()
             server.server_close()
 
