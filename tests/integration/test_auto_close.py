@@ -496,14 +496,14 @@ def put_noise(ddb_client: Any, repo: Any, table: str, ws: str, count: int) -> No
 
 
 def test_reads_follow_the_due_tickets_not_the_history(repo, ddb_client, table):
-    # GIVEN two workspaces with the same 5 due tickets; the second also holds 300 closed, 300
-    # spam and 300 fresh open tickets
+    # GIVEN two workspaces with the same 5 due tickets; the second also holds 100 closed, 100
+    # spam and 100 fresh open tickets
     quiet = workspace(repo, "ws-a-")
     busy = workspace(repo, "ws-b-")
     for ws in (quiet, busy):
         for i in range(5):
             ticket_at(repo, ws, f"p{i}", NOW - 3 * DAY)
-    put_noise(ddb_client, repo, table, busy, 300)
+    put_noise(ddb_client, repo, table, busy, 100)
     # WHEN the run is metered
     with CapacityMeter(ddb_client) as meter:
         report = run(repo)
