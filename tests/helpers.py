@@ -125,3 +125,36 @@ def status_list(
         if "LastEvaluatedKey" not in page:
             return tickets
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def api_call(
+    handler: Any,
+    method: str,
+    resource: str,
+    claims: dict[str, str] | None,
+    *,
+    params: dict[str, str] | None = None,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One agent-API request through ``handler`` (an API Gateway event, as ``demo.api_event``
+    builds it); ``resource`` is the template path, filled in from ``params``. Returns the status
+    and the JSON body (None when empty). Test modules bind their handler:
+    ``call = functools.partial(api_call, api)``."""
+    path = resource
+    for name, value in (params or {}).items():
+        path = path.replace(f"{{{name}}}", value)
+    event = demo.api_event(
+        method,
+        resource,
+        path,
+        body=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        path_parameters=params,
+        query=query,
+        claims=claims,
+    )
+    response = handler(event, FakeLambdaContext())
+    text = response["body"]
+    return response["statusCode"], json.loads(text) if text else None

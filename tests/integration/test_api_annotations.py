@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import partial
 from typing import Any
 
 import pytest
 
 from functions.ticket_api.app import lambda_handler as api
 from functions.webhook_ingest.app import lambda_handler as ingest
-from local import demo
-from tests.helpers import FakeLambdaContext, unique
+from tests.helpers import FakeLambdaContext, api_call, unique
 from ticketing.clock import utc_now
 from ticketing.errors import ConflictError
 from ticketing.services import annotations as annotating
@@ -23,31 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 # ---------------------------------------------------------------------------- helpers
-def call(
-    method: str,
-    resource: str,
-    claims: dict[str, str] | None,
-    *,
-    params: dict[str, str] | None = None,
-    body: dict[str, Any] | None = None,
-    query: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    path = resource
-    for name, value in (params or {}).items():
-        path = path.replace(f"{{{name}}}", value)
-    event = demo.api_event(
-        method,
-        resource,
-        path,
-        body=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
-        path_parameters=params,
-        query=query,
-        claims=claims,
-    )
-    response = api(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"])
+call = partial(api_call, api)
 
 
 def admin(accounts: Any) -> dict[str, str]:

@@ -4,10 +4,10 @@ isolation on every route, and two agents assigning one ticket at once."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from functions.ticket_api.app import lambda_handler as api
 from functions.webhook_ingest.app import lambda_handler as ingest
 from local import demo
-from tests.helpers import FakeLambdaContext, unique
+from tests.helpers import FakeLambdaContext, api_call, unique
 from ticketing.clock import utc_now
 from ticketing.models import Channel, WorkspaceSettings
 from ticketing.repository import keys
@@ -27,33 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 # ---------------------------------------------------------------------------- helpers
-def call(
-    method: str,
-    resource: str,
-    claims: dict[str, str] | None,
-    *,
-    params: dict[str, str] | None = None,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """Call the API handler; ``resource`` is the template path, filled in from ``params``."""
-    path = resource
-    for name, value in (params or {}).items():
-        path = path.replace(f"{{{name}}}", value)
-    event = demo.api_event(
-        method,
-        resource,
-        path,
-        body=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
-        path_parameters=params,
-        query=query,
-        claims=claims,
-    )
-    response = api(event, FakeLambdaContext())
-    text = response["body"]
-    return response["statusCode"], json.loads(text) if text else None
+call = partial(api_call, api)
 
 
 def admin(accounts: Any, agent_id: str = "admin-1") -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import boto3
@@ -18,8 +19,7 @@ from bench import aws_units
 from bench.meter import CapacityMeter
 from functions.ticket_api.app import lambda_handler as api
 from functions.webhook_ingest.app import lambda_handler as ingest_handler
-from local import demo
-from tests.helpers import FakeLambdaContext, unique
+from tests.helpers import FakeLambdaContext, api_call, unique
 from ticketing.auth import Principal
 from ticketing.clock import utc_now
 from ticketing.models import Channel, CustomerMessageReceived, WorkspaceSettings
@@ -40,30 +40,7 @@ MISSING_RULE = "ru_" + "0" * 26
 
 
 # ---------------------------------------------------------------------------- helpers
-def call(
-    method: str,
-    resource: str,
-    claims: dict[str, str] | None,
-    *,
-    params: dict[str, str] | None = None,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    path = resource
-    for name, value in (params or {}).items():
-        path = path.replace(f"{{{name}}}", value)
-    event = demo.api_event(
-        method,
-        resource,
-        path,
-        body=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
-        path_parameters=params,
-        claims=claims,
-    )
-    response = api(event, FakeLambdaContext())
-    text = response["body"]
-    return response["statusCode"], json.loads(text) if text else None
+call = partial(api_call, api)
 
 
 def admin(accounts: Any) -> dict[str, str]:

@@ -5,6 +5,7 @@ stream. On DynamoDB Local: its real stream is read and fed to the real handler, 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from functions.ticket_api.app import lambda_handler as api
 from functions.ticket_views.app import lambda_handler as projector
 from functions.webhook_ingest.app import lambda_handler as ingest
 from local import demo
-from tests.helpers import EVENTS, FakeLambdaContext, StreamTail, unique
+from tests.helpers import EVENTS, FakeLambdaContext, StreamTail, api_call, unique
 from ticketing.repository import keys
 from ticketing.repository.dynamodb import dynamodb_client, to_dynamo
 from ticketing.services.ingest import conversation_id_for
@@ -27,30 +28,7 @@ def tail(ddb_client: Any, table_name: str, app_env: None) -> StreamTail:
     return StreamTail(ddb_client, table_name)
 
 
-def call(
-    method: str,
-    resource: str,
-    claims: dict[str, str] | None,
-    *,
-    params: dict[str, str] | None = None,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    path = resource
-    for name, value in (params or {}).items():
-        path = path.replace(f"{{{name}}}", value)
-    event = demo.api_event(
-        method,
-        resource,
-        path,
-        body=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-        path_parameters=params,
-        query=query,
-        claims=claims,
-    )
-    response = api(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+call = partial(api_call, api)
 
 
 def admin(accounts: Any) -> dict[str, str]:
