@@ -33,11 +33,6 @@ class DueTicket:
     activity: str  # the ticket's last_activity_at as stored, as the entry carried it
     position: IndexKey  # ExclusiveStartKey that resumes right after this ticket
 
-    @property
-    def seen_activity(self) -> datetime:
-        """The activity time the close is conditional on."""
-        return datetime.fromisoformat(self.activity)
-
 
 @dataclass(frozen=True)
 class DuePage:

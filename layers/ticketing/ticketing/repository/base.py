@@ -185,7 +185,6 @@ class TicketRepository(Protocol):
         ticket_id: str,
         is_latest: bool,
         history: HistoryEvent,
-        now: datetime,
         expected_version: int | None = None,
     ) -> None: ...
 

@@ -1018,7 +1018,6 @@ class DynamoTicketRepository:
         ticket_id: str,
         is_latest: bool,
         history: HistoryEvent,
-        now: datetime,
         expected_version: int | None = None,
     ) -> None:
         """closed → spam. The guard is told when it is the latest ticket (future customer

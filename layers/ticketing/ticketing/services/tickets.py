@@ -279,7 +279,6 @@ def mark_spam(
             history=_history(
                 ticket, "marked_spam", actor=actor, now=now, to_status=TicketStatus.SPAM
             ),
-            now=now,
             expected_version=ticket.version,  # decided on this read: any change since → 409/412
         )
     except GuardFailedError as exc:
